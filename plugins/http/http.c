@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the http source plugin: its options and life cycle, request
+ * intake and limits, /healthz and /readyz. The daemons and the header
+ * watchdog are in listen.c, the Invoke API in invoke_api.c, the routes in
+ * routes.c and apigw.c.
+ *
+ * Threads: the MHD callbacks here run in the connection's own thread
+ * (listen.c); a request's handler runs inline in it through
+ * spur_invoke(). Nothing here takes a lock: the instance is read-only
+ * while the daemons run, and arming the watchdog is lock-free.
+ *
+ * Limits, checked at the first access callback (before any body byte is
+ * read): framing (Content-Length with Transfer-Encoding, two different
+ * Content-Lengths, codings other than chunked → 400), the request deadline
+ * (request_timeout from the request line → 408) and Content-Length over
+ * the body limit (→ 413; MHD then closes without reading the body). While
+ * the body arrives, chunked bodies are counted and refused at the byte
+ * that passes the limit, and the deadline is checked on every piece.
+ * libmicrohttpd 0.9.75 can queue a response only at the first and the
+ * last callback, so those mid-body answers are written to the socket by
+ * hand (reject_now) before MHD is told to close the connection. Header
+ * size (431), URL size (414) and malformed chunks (400) are MHD's own.
+ *
+ * Cost: one allocation per request for its context and URI, its body
+ * once (preallocated from Content-Length, else grown geometrically), plus
+ * the invocation's payload and result.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <jansson.h>
+
+#include "http.h"
+
+#define HTTP_DRAIN_MS 1000		/* lingering close after reject_now */
+#define HTTP_DRAIN_MAX ((size_t)64 << 20)
+#define HTTP_LOG_PER_SEC 20u
+
+static const struct spur_option http_options_table[] = {
+	{ .type = SPUR_OPT_STRLIST, .name = "listen", .def = "127.0.0.1:8080",
+	  .offset = offsetof(struct http_options, listen),
+	  .description = "addresses to serve: host:port, [v6]:port or :port (all); several allowed" },
+	{ .type = SPUR_OPT_SIZE, .name = "max_body", .def = "6MiB",
+	  .offset = offsetof(struct http_options, max_body),
+	  .description = "largest request body for synchronous calls (larger: 413)",
+	  .min = 1, .max = (int64_t)1 << 30 },
+	{ .type = SPUR_OPT_SIZE, .name = "max_async_body", .def = "1MiB",
+	  .offset = offsetof(struct http_options, max_async_body),
+	  .description = "largest request body for asynchronous calls (larger: 413)",
+	  .min = 1, .max = (int64_t)1 << 30 },
+	{ .type = SPUR_OPT_DURATION, .name = "connection_timeout", .def = "30s",
+	  .offset = offsetof(struct http_options, connection_timeout_ms),
+	  .description = "close a connection idle this long (slow clients)",
+	  .min = 1000, .max = 86400000 },
+	{ .type = SPUR_OPT_DURATION, .name = "request_timeout", .def = "30s",
+	  .offset = offsetof(struct http_options, request_timeout_ms),
+	  .description = "a request's headers and body must arrive within this (else 408)",
+	  .min = 1, .max = 86400000 },
+	{ .type = SPUR_OPT_INT, .name = "max_connections", .def = "1024",
+	  .offset = offsetof(struct http_options, max_connections),
+	  .description = "connections served at once per listener; more are closed at accept",
+	  .min = 1, .max = 1000000 },
+	{ .type = SPUR_OPT_INT, .name = "max_connections_per_ip", .def = "0",
+	  .offset = offsetof(struct http_options, max_connections_per_ip),
+	  .description = "connections at once from one address (0: no limit)",
+	  .min = 0, .max = 1000000 },
+	{ .name = NULL },
+};
+
+/* --- small helpers shared with invoke_api.c and routes.c ---------------- */
+
+const char *spur_http_request_id(struct http_req *rq)
+{
+	uint8_t b[16];
+
+	if (rq->request_id[0])
+		return rq->request_id;
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		uint64_t t = (uint64_t)spur_now_ns() ^ (uint64_t)(uintptr_t)rq;
+		for (size_t i = 0; i < sizeof(b); i++)
+			b[i] = (uint8_t)(t >> ((i % 8) * 8)) ^ (uint8_t)(i * 131);
+	}
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(rq->request_id, sizeof(rq->request_id),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+		 b[10], b[11], b[12], b[13], b[14], b[15]);
+	return rq->request_id;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+ssize_t spur_http_pct_decode_to(char *out, const char *s, size_t n, bool plus)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+		    (lo = hexval(s[i + 2])) >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (plus && s[i] == '+') {
+			out[o++] = ' ';
+		} else {
+			out[o++] = s[i];
+		}
+		if (o && out[o - 1] == '\0')
+			return -1;
+	}
+	out[o] = '\0';
+	return (ssize_t)o;
+}
+
+char *spur_http_pct_decode(const char *s, size_t n, bool plus)
+{
+	char *out = malloc(n + 1);
+
+	if (out && spur_http_pct_decode_to(out, s, n, plus) < 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+const char *spur_http_header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+struct MHD_Response *spur_http_response(char *body, size_t len)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return r;
+}
+
+enum MHD_Result spur_http_queue(struct http_req *rq, struct MHD_Connection *c,
+				unsigned status, struct MHD_Response *resp)
+{
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	if (rq->kind == HTTP_KIND_INVOKE &&
+	    !MHD_get_response_header(resp, "x-amzn-RequestId"))
+		MHD_add_response_header(resp, "x-amzn-RequestId", spur_http_request_id(rq));
+	if (atomic_load(&rq->srv->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	if (spur_log_enabled(rq->srv->host, SPUR_LOG_DEBUG))
+		spur_log(rq->srv->host, SPUR_LOG_DEBUG, "%s -> %u",
+			 rq->raw_uri ? rq->raw_uri : "?", status);
+	return ret;
+}
+
+/* The JSON text of an error for this request (malloc()ed), or NULL. */
+static char *error_body(struct http_req *rq, unsigned status, const char *type,
+			const char *msg, size_t *len)
+{
+	json_t *o;
+	char *s;
+
+	if (rq->kind == HTTP_KIND_INVOKE)
+		o = json_pack("{s:s, s:s}", "Type", status >= 500 ? "Service" : "User",
+			      "message", msg);
+	else
+		o = json_pack("{s:s}", "message", msg);
+	(void)type;
+	if (!o) {
+		/* msg was not UTF-8: say what happened without it */
+		o = json_pack("{s:s}", "message", "error");
+		if (!o)
+			return NULL;
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s)
+		*len = strlen(s);
+	return s;
+}
+
+enum MHD_Result spur_http_error(struct http_req *rq, struct MHD_Connection *c,
+				unsigned status, const char *type,
+				const char *fmt, ...)
+{
+	char msg[512];
+	struct MHD_Response *r;
+	va_list ap;
+	size_t len = 0;
+	char *body;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	body = error_body(rq, status, type, msg, &len);
+	if (!body)
+		return MHD_NO;
+	r = spur_http_response(body, len);
+	if (!r)
+		return MHD_NO;
+	if (rq->kind == HTTP_KIND_INVOKE && type)
+		MHD_add_response_header(r, "x-amzn-ErrorType", type);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && rq->kind != HTTP_KIND_ROUTE)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+					rq->kind == HTTP_KIND_INVOKE ? "POST" : "GET, HEAD");
+	return spur_http_queue(rq, c, status, r);
+}
+
+/* --- MHD callbacks ------------------------------------------------------- */
+
+/* One log line per libmicrohttpd message, rate-limited so that a flood
+ * (10,000 connections over the limit) cannot flood the log in turn. */
+void spur_http_on_log(void *cls, const char *fmt, va_list ap)
+{
+	struct spur_http *srv = cls;
+	long long sec = (long long)(spur_now_ns() / 1000000000);
+	long long cur = atomic_load(&srv->log_sec);
+	char line[512], *html;
+	size_t n;
+
+	if (cur != sec && atomic_compare_exchange_strong(&srv->log_sec, &cur, sec)) {
+		unsigned dropped = atomic_exchange(&srv->log_dropped, 0);
+
+		atomic_store(&srv->log_count, 0);
+		if (dropped)
+			spur_log(srv->host, SPUR_LOG_WARN,
+				 "libmicrohttpd: %u more messages suppressed", dropped);
+	}
+	if (atomic_fetch_add(&srv->log_count, 1) >= HTTP_LOG_PER_SEC) {
+		atomic_fetch_add(&srv->log_dropped, 1);
+		return;
+	}
+	vsnprintf(line, sizeof(line), fmt, ap);
+	html = strstr(line, " ('<html>");	/* MHD quotes its HTML error page */
+	if (html)
+		snprintf(html, sizeof(line) - (size_t)(html - line), ")");
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n)
+		spur_log(srv->host, SPUR_LOG_WARN, "libmicrohttpd: %s", line);
+}
+
+static struct http_req *req_new(struct spur_http *srv, const char *uri)
+{
+	size_t ul = strlen(uri ? uri : "/");
+	struct http_req *rq = calloc(1, sizeof(*rq) + ul + 1);
+
+	if (!rq)
+		return NULL;
+	rq->srv = srv;
+	rq->raw_uri = (char *)(rq + 1);
+	memcpy(rq->raw_uri, uri ? uri : "/", ul + 1);
+	rq->start_ns = spur_now_ns();
+	rq->deadline_ns = rq->start_ns + srv->opt.request_timeout_ms * 1000000;
+	return rq;
+}
+
+/* A request leaves the drain count; the last one out during a stop
+ * wakes stop(). */
+static void req_uncount(struct http_req *rq)
+{
+	struct spur_http *srv = rq->srv;
+
+	if (!rq->counted)
+		return;
+	rq->counted = false;
+	if (atomic_fetch_sub(&srv->inflight, 1) == 1 && atomic_load(&srv->stopping)) {
+		pthread_mutex_lock(&srv->drain_lock);
+		pthread_cond_broadcast(&srv->drained);
+		pthread_mutex_unlock(&srv->drain_lock);
+	}
+}
+
+static void req_free(struct http_req *rq)
+{
+	if (!rq)
+		return;
+	req_uncount(rq);
+	free(rq->params);
+	free(rq->target);
+	free(rq->qualifier);
+	free(rq->body);
+	free(rq);
+}
+
+/* The request line has arrived: the request's clock starts here. */
+void *spur_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct http_req *rq = req_new(cls, uri);
+
+	if (rq)
+		spur_http_conn_arm(rq->srv, c, rq->deadline_ns);
+	return rq;
+}
+
+void spur_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			    enum MHD_RequestTerminationCode toe)
+{
+	struct spur_http *srv = cls;
+
+	(void)toe;
+	/* kept alive: the next request has an idle period, then its own time */
+	spur_http_conn_arm(srv, c, spur_now_ns() + (srv->opt.connection_timeout_ms +
+						    srv->opt.request_timeout_ms) * 1000000);
+	req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+/* Framing that libmicrohttpd 0.9.75 accepts but that smuggles requests
+ * past proxies: both Content-Length and Transfer-Encoding, several
+ * different Content-Lengths, or a coding other than chunked. */
+struct framing {
+	const char *cl;
+	int n_te;
+	bool cl_differs, te_bad;
+};
+
+static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind,
+				  const char *key, const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (!value)
+		value = "";
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->cl && strcmp(f->cl, value) != 0)
+			f->cl_differs = true;
+		if (!f->cl)
+			f->cl = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->n_te++;
+		if (strcasecmp(value, "chunked") != 0)
+			f->te_bad = true;
+	}
+	return MHD_YES;
+}
+
+/* Answer now, in the middle of a body, where MHD cannot queue: write the
+ * response ourselves, half-close, drain what the client still sends for a
+ * moment (so the close does not reset the answer away), then have MHD
+ * close the connection. */
+static enum MHD_Result reject_now(struct http_req *rq, struct MHD_Connection *c,
+				  unsigned status, const char *reason,
+				  const char *type, const char *msg)
+{
+	const union MHD_ConnectionInfo *ci;
+	char head[512], scratch[16384];
+	char *body = NULL;
+	size_t blen = 0, drained = 0;
+	int64_t until;
+	int fd, n;
+
+	spur_log(rq->srv->host, SPUR_LOG_INFO, "%s: %u %s (mid-body), closing",
+		 rq->raw_uri, status, msg);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		goto fail;
+	fd = ci->connect_fd;
+	body = error_body(rq, status, type, msg, &blen);
+	if (!body)
+		goto fail;
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %u %s\r\nConnection: close\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+		     "%s%s%s%s%s%s\r\n",
+		     status, reason, blen,
+		     rq->kind == HTTP_KIND_INVOKE ? "x-amzn-RequestId: " : "",
+		     rq->kind == HTTP_KIND_INVOKE ? spur_http_request_id(rq) : "",
+		     rq->kind == HTTP_KIND_INVOKE ? "\r\n" : "",
+		     rq->kind == HTTP_KIND_INVOKE && type ? "x-amzn-ErrorType: " : "",
+		     rq->kind == HTTP_KIND_INVOKE && type ? type : "",
+		     rq->kind == HTTP_KIND_INVOKE && type ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		goto fail;
+	if (send(fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n ||
+	    send(fd, body, blen, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)blen)
+		goto fail;
+	shutdown(fd, SHUT_WR);
+	until = spur_now_ns() + (int64_t)HTTP_DRAIN_MS * 1000000;
+	while (drained < HTTP_DRAIN_MAX) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = (until - spur_now_ns()) / 1000000;
+		ssize_t got;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		got = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (got <= 0)
+			break;
+		drained += (size_t)got;
+	}
+fail:
+	free(body);
+	return MHD_NO;
+}
+
+static bool deadline_passed(const struct http_req *rq)
+{
+	return spur_now_ns() > rq->deadline_ns;
+}
+
+/* Split the raw request-target into path and query. */
+static void split_target(const char *uri, const char **path, size_t *plen,
+			 const char **query)
+{
+	const char *q;
+
+	/* absolute-form: http://host/path */
+	if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0) {
+		const char *p = strchr(strstr(uri, "//") + 2, '/');
+		uri = p ? p : "/";
+	}
+	q = strchr(uri, '?');
+	*path = uri;
+	*plen = q ? (size_t)(q - uri) : strlen(uri);
+	*query = q ? q + 1 : "";
+}
+
+static bool path_is(const char *path, size_t len, const char *lit)
+{
+	return strlen(lit) == len && memcmp(path, lit, len) == 0;
+}
+
+/* GET /healthz (process up) and GET /readyz (the host's readiness). */
+static enum MHD_Result serve_health(struct http_req *rq, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	char why[256] = "";
+	unsigned status = MHD_HTTP_OK;
+	json_t *o;
+	char *s;
+
+	if (rq->kind == HTTP_KIND_HEALTH) {
+		o = json_pack("{s:s}", "status", "ok");
+	} else if (spur_host_ready(rq->srv->host, why, sizeof(why)) == 1) {
+		o = json_pack("{s:s}", "status", "ready");
+	} else {
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		o = json_pack("{s:s, s:s}", "status", "not ready",
+			      "reason", why[0] ? why : "not ready");
+	}
+	if (!o)
+		return MHD_NO;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		return MHD_NO;
+	r = spur_http_response(s, strlen(s));
+	return spur_http_queue(rq, c, status, r);
+}
+
+/* The first callback: headers are in, no body byte has been read. Decide
+ * what the request addresses and whether to read its body at all. */
+static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
+				  const char *method)
+{
+	struct spur_http *srv = rq->srv;
+	struct framing f = { 0 };
+	static const char inv_pre[] = "/2015-03-31/functions/";
+	static const char inv_suf[] = "/invocations";
+	const size_t lp = sizeof(inv_pre) - 1, ls = sizeof(inv_suf) - 1;
+	const char *path, *query;
+	size_t plen;
+	uint64_t clen = 0;
+	bool queued = false;
+	int err;
+
+	rq->started = true;
+	spur_http_conn_arm(srv, c, 0);	/* headers are in; the body is timed below */
+	/* Count first, then look: either stop() sees this request in the
+	 * count, or this request sees the stop (both sequentially consistent). */
+	atomic_fetch_add(&srv->inflight, 1);
+	rq->counted = true;
+	if (atomic_load(&srv->stopping)) {
+		req_uncount(rq);
+		return spur_http_error(rq, c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+				       "server is shutting down");
+	}
+	if (deadline_passed(rq))
+		return spur_http_error(rq, c, MHD_HTTP_REQUEST_TIMEOUT, NULL,
+				       "request headers not received within %" PRId64 " ms",
+				       srv->opt.request_timeout_ms);
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, framing_cb, &f);
+	if (f.cl && f.n_te)
+		return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL,
+				       "both Content-Length and Transfer-Encoding");
+	if (f.cl_differs)
+		return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL,
+				       "conflicting Content-Length headers");
+	if (f.n_te > 1 || f.te_bad)
+		return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL,
+				       "unsupported Transfer-Encoding (only chunked)");
+	if (f.cl) {
+		char *end;
+
+		errno = 0;
+		clen = strtoull(f.cl, &end, 10);
+		if (errno || end == f.cl)
+			clen = UINT64_MAX;
+	}
+
+	split_target(rq->raw_uri, &path, &plen, &query);
+	if (path_is(path, plen, "/healthz") || path_is(path, plen, "/readyz")) {
+		rq->kind = plen == 8 ? HTTP_KIND_HEALTH : HTTP_KIND_READY;
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return spur_http_error(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
+					       "method %s not allowed", method);
+		rq->limit = srv->opt.max_body;	/* a body is read and ignored */
+	} else if (plen > lp + ls && memcmp(path, inv_pre, lp) == 0 &&
+	    memcmp(path + plen - ls, inv_suf, ls) == 0 &&
+	    !memchr(path + lp, '/', plen - lp - ls)) {
+		enum MHD_Result ret;
+
+		rq->kind = HTTP_KIND_INVOKE;
+		ret = spur_http_invoke_begin(rq, c, method, path + lp, plen - lp - ls,
+					     query, &queued);
+		if (queued)
+			return ret;
+	} else {
+		err = spur_http_routes_match(rq, method, path, plen);
+		if (err == -ENOENT)
+			return spur_http_error(rq, c, MHD_HTTP_NOT_FOUND, NULL, "Not Found");
+		if (err == -EPERM)
+			return spur_http_error(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
+					       "method %s not allowed here", method);
+		if (err == -EINVAL)
+			return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL,
+					       "malformed path");
+		if (err < 0)
+			return MHD_NO;
+		rq->kind = HTTP_KIND_ROUTE;
+		rq->limit = rq->route->mode == SPUR_MODE_ASYNC ?
+			srv->opt.max_async_body : srv->opt.max_body;
+	}
+
+	if (clen > rq->limit)
+		return spur_http_error(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+				       "RequestTooLargeException",
+				       "Request must be smaller than %" PRIu64 " bytes for the %s operation",
+				       rq->limit, rq->kind == HTTP_KIND_INVOKE ?
+				       "InvokeFunction" : "route");
+	if (clen > 0) {
+		rq->body = malloc((size_t)clen + 1);
+		if (!rq->body)
+			return MHD_NO;
+		rq->cap = (size_t)clen + 1;
+	}
+	/* An idle body may not outlast the request deadline. */
+	if (f.cl || f.n_te) {
+		int64_t left = (rq->deadline_ns - spur_now_ns()) / 1000000;
+		int64_t ms = left < srv->opt.connection_timeout_ms ? left :
+			srv->opt.connection_timeout_ms;
+		unsigned secs = (unsigned)((ms + 999) / 1000);
+
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+					  secs ? secs : 1u);
+	}
+	return MHD_YES;
+}
+
+static int body_append(struct http_req *rq, const char *data, size_t n)
+{
+	if (rq->len + n + 1 > rq->cap) {
+		size_t cap = rq->cap ? rq->cap : 4096;
+		char *nb;
+
+		while (cap < rq->len + n + 1)
+			cap *= 2;
+		if (cap > rq->limit + 1)
+			cap = (size_t)rq->limit + 1;
+		nb = realloc(rq->body, cap);
+		if (!nb)
+			return -ENOMEM;
+		rq->body = nb;
+		rq->cap = cap;
+	}
+	memcpy(rq->body + rq->len, data, n);
+	rq->len += n;
+	rq->body[rq->len] = '\0';
+	return 0;
+}
+
+enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
+				    const char *url, const char *method,
+				    const char *version, const char *upload_data,
+				    size_t *upload_data_size, void **con_cls)
+{
+	struct spur_http *srv = cls;
+	struct http_req *rq = *con_cls;
+
+	(void)url;
+	if (!rq) {	/* the URI callback could not allocate */
+		rq = req_new(srv, url);
+		if (!rq)
+			return MHD_NO;
+		*con_cls = rq;
+	}
+	if (!rq->started)
+		return first_call(rq, c, method);
+
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (deadline_passed(rq))
+			return reject_now(rq, c, MHD_HTTP_REQUEST_TIMEOUT,
+					  "Request Timeout", NULL,
+					  "request body not received in time");
+		if (rq->len + n > rq->limit)
+			return reject_now(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+					  "Content Too Large", "RequestTooLargeException",
+					  "request body over the limit");
+		if (body_append(rq, upload_data, n) < 0)
+			return MHD_NO;
+		return MHD_YES;
+	}
+
+	/* the whole request is in */
+	if (deadline_passed(rq))
+		return spur_http_error(rq, c, MHD_HTTP_REQUEST_TIMEOUT, NULL,
+				       "request not received within %" PRId64 " ms",
+				       srv->opt.request_timeout_ms);
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+				  (unsigned)((srv->opt.connection_timeout_ms + 999) / 1000));
+	if (rq->kind == HTTP_KIND_HEALTH || rq->kind == HTTP_KIND_READY)
+		return serve_health(rq, c);
+	if (rq->kind == HTTP_KIND_INVOKE)
+		return spur_http_invoke_finish(rq, c);
+	return spur_http_route_finish(rq, c, method, version);
+}
+
+/* --- plugin life cycle ---------------------------------------------------- */
+
+static int http_init(struct spur_host *host, const void *options, void **instance)
+{
+	const struct http_options *o = options;
+	struct spur_http *srv;
+	int err;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->host = host;
+	srv->opt = *o;	/* strings stay the host's until fini */
+	atomic_init(&srv->stopping, false);
+	atomic_init(&srv->inflight, 0);
+	pthread_mutex_init(&srv->drain_lock, NULL);
+	pthread_cond_init(&srv->drained, NULL);
+	atomic_init(&srv->log_sec, 0);
+	atomic_init(&srv->log_count, 0u);
+	atomic_init(&srv->log_dropped, 0u);
+	spur_http_listen_init(srv);
+	err = spur_http_listen_check(srv);
+	if (err < 0)
+		goto fail;
+	err = spur_http_routes_compile(srv);
+	if (err < 0)
+		goto fail;
+	*instance = srv;
+	return 0;
+fail:
+	spur_http_routes_free(srv);
+	spur_http_listen_fini(srv);
+	pthread_cond_destroy(&srv->drained);
+	pthread_mutex_destroy(&srv->drain_lock);
+	free(srv);
+	return err;
+}
+
+static int http_start(void *instance)
+{
+	struct spur_http *srv = instance;
+
+	atomic_store(&srv->stopping, false);
+	return spur_http_listen_start(srv);
+}
+
+/* The drain: listeners close; new requests on kept-alive connections get
+ * 503; returns once every request already begun has been answered (each
+ * is bounded by request_timeout and its function's timeout). */
+static void http_stop(void *instance)
+{
+	struct spur_http *srv = instance;
+
+	atomic_store(&srv->stopping, true);
+	spur_http_listen_quiesce(srv);
+	pthread_mutex_lock(&srv->drain_lock);
+	while (atomic_load(&srv->inflight) > 0)
+		pthread_cond_wait(&srv->drained, &srv->drain_lock);
+	pthread_mutex_unlock(&srv->drain_lock);
+}
+
+static void http_fini(void *instance)
+{
+	struct spur_http *srv = instance;
+
+	if (!srv)
+		return;
+	atomic_store(&srv->stopping, true);
+	spur_http_listen_stop(srv);
+	spur_http_routes_free(srv);
+	spur_http_listen_fini(srv);
+	pthread_cond_destroy(&srv->drained);
+	pthread_mutex_destroy(&srv->drain_lock);
+	free(srv);
+}
+
+SPUR_PLUGIN_EXPORT = {
+	.abi_major = SPUR_ABI_MAJOR,
+	.abi_minor = SPUR_ABI_MINOR,
+	.struct_size = sizeof(struct spur_plugin),
+	.name = "http",
+	.version = "0.1.0",
+	.description = "HTTP source: Lambda Invoke API, webhook routes, health (libmicrohttpd)",
+	.roles = SPUR_ROLE_SOURCE,
+	.options = http_options_table,
+	.options_size = sizeof(struct http_options),
+	.init = http_init,
+	.fini = http_fini,
+	.start = http_start,
+	.stop = http_stop,
+	.runtime = NULL,
+};

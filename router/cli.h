@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - the client commands of `spur` (invoke, ...): they talk to a
+ * running router over HTTP, like the AWS CLI does.
+ */
+#ifndef SPUR_CLI_H
+#define SPUR_CLI_H
+
+/* Exit codes of SPEC §4.1. */
+enum spur_exit {
+	SPUR_EXIT_OK = 0,
+	SPUR_EXIT_USAGE = 1,
+	SPUR_EXIT_SERVER = 2,
+	SPUR_EXIT_CONNECT = 3,
+};
+
+int spur_cli_invoke(int argc, char **argv);
+
+#endif

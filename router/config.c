@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - the schema of SPEC §4.2 and the loading of struct spur_config.
+ *
+ * Owns the core tables (top level, log, arn, admin, functions, routes and
+ * the keys of features not built yet), the custom kinds the generic walker
+ * cannot express (function maps, env maps, routes, aliases, provisioned
+ * counts), the string checks behind them (names, targets, topic filters,
+ * "METHOD /path"), the cross-checks after the walk (routes name existing
+ * functions, no duplicate binding), and plugin sections: unknown top-level
+ * keys are kept and parsed later by the plugin of that name
+ * (spur_config_plugin_options()); the rest become errors.
+ *
+ * The walker, value formats and messages are in option.c (schema.h); YAML
+ * reading, anchors and the merge key are in yaml.c. Errors do not stop a
+ * load: all are written as "FILE:LINE: message", then the load fails.
+ * Strings live in the config's pool; function and route arrays are plain
+ * callocs. Runs once per load on the loading thread; the result is
+ * immutable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define MS_S	INT64_C(1000)
+#define MS_D	(24 * 60 * 60 * MS_S)
+#define MIB	(INT64_C(1024) * 1024)
+#define GIB	(1024 * MIB)
+
+_Static_assert(sizeof(enum spur_log_level) == sizeof(int), "ENUM options write an int");
+_Static_assert(sizeof(enum spur_log_format) == sizeof(int), "ENUM options write an int");
+
+/* ---- checks for strings ------------------------------------------------- */
+
+static bool all_of(const char *s, const char *extra, size_t maxlen)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || (extra && strchr(extra, *s))))
+			return false;
+	return n > 0 && n <= maxlen;
+}
+
+static bool is_fn_name(const char *s)
+{
+	return all_of(s, "_-", 64);
+}
+
+static bool is_word(const char *s)
+{
+	return all_of(s, "_-.", 64);
+}
+
+static bool is_env_name(const char *s)
+{
+	return all_of(s, "_", 255) && !(s[0] >= '0' && s[0] <= '9');
+}
+
+static bool is_region(const char *s)
+{
+	return all_of(s, "-", 64);
+}
+
+static bool is_account(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n]; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return false;
+	return n == 12;
+}
+
+/* "name", "name:$LATEST", "name:7", "name:alias" */
+static bool is_target(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	char name[65];
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	memcpy(name, s, n);
+	name[n] = '\0';
+	if (!is_fn_name(name))
+		return false;
+	if (!colon)
+		return true;
+	return strcmp(colon + 1, "$LATEST") == 0 || all_of(colon + 1, "_-", 128);
+}
+
+static bool is_idem_key(const char *s)
+{
+	return strcmp(s, "cloudevents") == 0 || strcmp(s, "webhook") == 0 ||
+	       strcmp(s, "payload") == 0 ||
+	       (strncmp(s, "header:", 7) == 0 && s[7]) ||
+	       (strncmp(s, "mqtt:", 5) == 0 && s[5]) ||
+	       strncmp(s, "json:/", 6) == 0;
+}
+
+/* ---- custom kinds --------------------------------------------------------- */
+
+#define LEAF(t, n, d, st, m, desc, lo, hi, ...) {				\
+	.opt = { .type = (t), .name = (n), .def = (d), .offset = offsetof(st, m), \
+		 .description = (desc), .min = (lo), .max = (hi) },		\
+	.kind = SPUR_FIELD_LEAF, __VA_ARGS__ }
+/* A key that is only checked (nothing stores it yet). */
+#define CHECK(t, n, desc, lo, hi, ...) {					\
+	.opt = { .type = (t), .name = (n), .description = (desc),		\
+		 .min = (lo), .max = (hi) },					\
+	.kind = SPUR_FIELD_LEAF, __VA_ARGS__ }
+#define SECTION(n, table, desc, ...) {						\
+	.opt = { .name = (n), .description = (desc) },				\
+	.kind = SPUR_FIELD_SECTION, .sub = (table), __VA_ARGS__ }
+#define CUSTOM(n, fn, desc, ...) {						\
+	.opt = { .name = (n), .description = (desc) },				\
+	.kind = SPUR_FIELD_CUSTOM, .parse = (fn), __VA_ARGS__ }
+#define END { .opt = { .name = NULL } }
+
+static void parse_env(struct spur_walk *w, const struct spur_ypair *p, void *base,
+		      const struct spur_field *f)
+{
+	const struct spur_ynode *v = p->value;
+	struct spur_fn_config *fn = base;
+	size_t i;
+
+	if (spur_yaml_is_null(v))
+		return;
+	if (v->kind != SPUR_YNODE_MAP) {
+		spur_option_report(w, v->line, "env: expected a mapping of NAME: value, got %s",
+				   spur_yaml_kind_name(v));
+		return;
+	}
+	if (w->store && !(fn->env = spur_option_mem_alloc(w->cfg, (v->n ? v->n : 1) * sizeof(*fn->env)))) {
+		spur_option_oom(w, v->line);
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ypair *e = &v->pairs[i];
+		const char *val = spur_yaml_is_null(e->value) ? "" : e->value->text;
+
+		if (!is_env_name(e->key)) {
+			spur_option_report(w, e->line, "env: '%s' is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
+					   e->key);
+			continue;
+		}
+		if (e->value->kind != SPUR_YNODE_SCALAR) {
+			spur_option_report(w, e->value->line, "env: %s: expected a string, got %s", e->key,
+					   spur_yaml_kind_name(e->value));
+			continue;
+		}
+		if (!w->store)
+			continue;
+		fn->env[fn->n_env] = (struct spur_env_pair){
+			.key = spur_option_mem_strdup(w->cfg, e->key),
+			.value = spur_option_mem_strdup(w->cfg, val),
+		};
+		if (!fn->env[fn->n_env].key || !fn->env[fn->n_env].value) {
+			spur_option_oom(w, e->line);
+			return;
+		}
+		fn->n_env++;
+	}
+}
+
+/* A mapping of NAME -> integer (provisioned: { prod: 2 }). Checked only. */
+static void check_int_map(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			  const struct spur_field *f)
+{
+	static const struct spur_field count = CHECK(SPUR_OPT_INT, "count", NULL, 0, 100000);
+	const struct spur_ynode *v = p->value;
+	size_t i;
+
+	if (spur_yaml_is_null(v))
+		return;
+	if (v->kind != SPUR_YNODE_MAP) {
+		spur_option_report(w, v->line, "%s: expected a mapping, got %s", p->key, spur_yaml_kind_name(v));
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		struct spur_ypair q = v->pairs[i];
+		struct spur_field g = count;
+
+		g.opt.name = q.key;
+		spur_option_parse_leaf(w, &q, NULL, &g);
+	}
+}
+
+/* aliases: { prod: 1, canary: { version: 2, weights: { 3: 0.1 } } }. Checked only. */
+static void check_aliases(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			  const struct spur_field *f)
+{
+	static const struct spur_field version = CHECK(SPUR_OPT_INT, "version", NULL, 1, INT64_MAX);
+	static const struct spur_field weight = CHECK(SPUR_OPT_DOUBLE, "weight", NULL, 0, 1);
+	static const struct spur_field alias_table[] = {
+		CHECK(SPUR_OPT_INT, "version", "the version the alias points to", 1, INT64_MAX),
+		CHECK(SPUR_OPT_DOUBLE, "weights", "VERSION: share routed to another version", 0, 1),
+		END,
+	};
+	const struct spur_ynode *v = p->value;
+	size_t i, j;
+
+	if (spur_yaml_is_null(v))
+		return;
+	if (v->kind != SPUR_YNODE_MAP) {
+		spur_option_report(w, v->line, "aliases: expected a mapping of alias names, got %s",
+				   spur_yaml_kind_name(v));
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ypair *a = &v->pairs[i];
+		const struct spur_ypair *vp, *wp;
+
+		/* An all-digit name would read as a version number. */
+		if (!is_fn_name(a->key) || !a->key[strspn(a->key, "0123456789")]) {
+			spur_option_report(w, a->line, "aliases: '%s' is not a valid alias name", a->key);
+			continue;
+		}
+		if (a->value->kind == SPUR_YNODE_SCALAR) {
+			spur_option_parse_leaf(w, a, NULL, &version);
+			continue;
+		}
+		if (a->value->kind != SPUR_YNODE_MAP) {
+			spur_option_report(w, a->value->line, "%s: expected a version number or a mapping, got %s",
+					   a->key, spur_yaml_kind_name(a->value));
+			continue;
+		}
+		for (j = 0; j < a->value->n; j++)
+			if (strcmp(a->value->pairs[j].key, "version") != 0 &&
+			    strcmp(a->value->pairs[j].key, "weights") != 0)
+				spur_option_unknown_key(w, &a->value->pairs[j], alias_table);
+		vp = spur_yaml_map_find(a->value, "version");
+		if (vp)
+			spur_option_parse_leaf(w, vp, NULL, &version);
+		else
+			spur_option_report(w, a->line, "%s: missing required key 'version'", a->key);
+		wp = spur_yaml_map_find(a->value, "weights");
+		if (!wp || spur_yaml_is_null(wp->value))
+			continue;
+		if (wp->value->kind != SPUR_YNODE_MAP) {
+			spur_option_report(w, wp->value->line, "weights: expected a mapping, got %s",
+					   spur_yaml_kind_name(wp->value));
+			continue;
+		}
+		for (j = 0; j < wp->value->n; j++) {
+			const struct spur_ypair *q = &wp->value->pairs[j];
+
+			if (!q->key[0] || q->key[strspn(q->key, "0123456789")])
+				spur_option_report(w, q->line, "weights: '%s' is not a version number", q->key);
+			else
+				spur_option_parse_leaf(w, q, NULL, &weight);
+		}
+	}
+}
+
+/* ---- the schema ------------------------------------------------------------ */
+
+/* A route while it is parsed: mode and kind are resolved afterwards. */
+struct route_tmp {
+	struct spur_route_config r;
+	int mode;		/* -1: not given */
+};
+
+static void parse_route_match(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			      const struct spur_field *f);
+
+static const struct spur_field backoff_table[] = {
+	CHECK(SPUR_OPT_DURATION, "base", "first retry delay", 1, 7 * MS_D),
+	CHECK(SPUR_OPT_DOUBLE, "factor", "growth per retry", 1, 10),
+	CHECK(SPUR_OPT_DURATION, "cap", "longest delay", 1, 7 * MS_D),
+	CHECK(SPUR_OPT_ENUM, "jitter", "none | full", 0, 0, .opt.choices = "none|full"),
+	END,
+};
+
+static const struct spur_field async_table[] = {
+	CHECK(SPUR_OPT_INT, "max_retries", "retries after a function error", 0, 10),
+	CHECK(SPUR_OPT_DURATION, "max_event_age", "give up on older events", MS_S, 7 * MS_D),
+	SECTION("backoff", backoff_table, "retry schedule"),
+	CHECK(SPUR_OPT_STRLIST, "on_success", "destinations of success records", 0, 0),
+	CHECK(SPUR_OPT_STRLIST, "on_failure", "destinations of failure records", 0, 0),
+	END,
+};
+
+static const struct spur_field idempotency_table[] = {
+	CHECK(SPUR_OPT_STRING, "key", "where the key comes from", 0, 0, .flags = SPUR_FIELD_REQUIRED,
+	      .check = is_idem_key,
+	      .what = "a key source (header:NAME, json:/pointer, mqtt:NAME, cloudevents, webhook, payload)"),
+	CHECK(SPUR_OPT_DURATION, "ttl", "how long keys are kept", MS_S, 30 * MS_D),
+	END,
+};
+
+static const struct spur_field concurrency_table[] = {
+	LEAF(SPUR_OPT_INT, "reserved", NULL, struct spur_fn_config, reserved,
+	     "at most this many invocations at once (0 throttles all)", 0, 100000),
+	CHECK(SPUR_OPT_INT, "provisioned", "contexts kept warm", 0, 100000,
+	      .flags = SPUR_FIELD_FUTURE),
+	END,
+};
+
+#define FN struct spur_fn_config
+static const struct spur_field function_table[] = {
+	LEAF(SPUR_OPT_STRING, "runtime", NULL, FN, runtime, "runtime plugin (lua, native, ...)",
+	     0, 0, .flags = SPUR_FIELD_REQUIRED, .check = is_word, .what = "a runtime name"),
+	LEAF(SPUR_OPT_STRING, "code", NULL, FN, code, "file or directory of the handler",
+	     0, 0, .flags = SPUR_FIELD_REQUIRED | SPUR_FIELD_PATH | SPUR_FIELD_EXISTS),
+	LEAF(SPUR_OPT_STRING, "handler", "handle", FN, handler, "handler name", 0, 0),
+	LEAF(SPUR_OPT_DURATION, "timeout", "3s", FN, timeout_ms, "run time limit", 1, 900 * MS_S),
+	LEAF(SPUR_OPT_DURATION, "init_timeout", "10s", FN, init_timeout_ms, "INIT time limit",
+	     1, 900 * MS_S),
+	LEAF(SPUR_OPT_SIZE, "memory", "128MiB", FN, memory, "memory limit", MIB, 16 * GIB),
+	LEAF(SPUR_OPT_SIZE, "tmp_size", "512MiB", FN, tmp_size, "scratch directory limit",
+	     0, 10 * GIB),
+	LEAF(SPUR_OPT_DURATION, "idle_ttl", "5m", FN, idle_ttl_ms, "idle context lifetime",
+	     MS_S, 7 * MS_D),
+	LEAF(SPUR_OPT_INT, "max_uses", "0", FN, max_uses, "invocations per context (0: no limit)",
+	     0, INT64_MAX),
+	CUSTOM("env", parse_env, "environment variables"),
+	SECTION("concurrency", concurrency_table, "concurrency limits"),
+	CUSTOM("aliases", check_aliases, "alias names to versions", .flags = SPUR_FIELD_FUTURE),
+	CUSTOM("provisioned", check_int_map, "warm contexts per alias or version",
+	       .flags = SPUR_FIELD_FUTURE),
+	SECTION("async", async_table, "asynchronous invocation", .flags = SPUR_FIELD_FUTURE),
+	SECTION("idempotency", idempotency_table, "idempotency keys", .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_STRING, "description", "free text", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_STRING, "isolation", "in-process or process", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	END,
+};
+#undef FN
+
+static const struct spur_field verify_table[] = {
+	CHECK(SPUR_OPT_ENUM, "scheme", "signature scheme", 0, 0, .flags = SPUR_FIELD_REQUIRED,
+	      .opt.choices = "github|stripe|standard-webhooks"),
+	CHECK(SPUR_OPT_STRING, "secret_env", "variable holding the secret", 0, 0,
+	      .flags = SPUR_FIELD_REQUIRED, .check = is_env_name,
+	      .what = "an environment variable name"),
+	END,
+};
+
+#define RT struct route_tmp
+static const struct spur_field route_table[] = {
+	CUSTOM("http", parse_route_match, "\"METHOD /path\""),
+	CUSTOM("mqtt", parse_route_match, "MQTT topic filter"),
+	LEAF(SPUR_OPT_STRING, "function", NULL, RT, r.target, "fn[:qualifier]", 0, 0,
+	     .flags = SPUR_FIELD_REQUIRED, .check = is_target, .what = "a function name[:qualifier]"),
+	{ .opt = { .type = SPUR_OPT_ENUM, .name = "mode", .offset = offsetof(RT, mode),
+		   .description = "sync | async", .choices = "sync|async" } },
+	CHECK(SPUR_OPT_INT, "qos", "MQTT QoS", 0, 2, .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_STRING, "share", "shared subscription group", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	SECTION("verify", verify_table, "webhook signature check", .flags = SPUR_FIELD_FUTURE),
+	SECTION("idempotency", idempotency_table, "idempotency keys", .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_STRING, "queue", "queue name", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	END,
+};
+#undef RT
+
+static const struct spur_field log_table[] = {
+	LEAF(SPUR_OPT_ENUM, "level", "info", struct spur_config, log_level,
+	     "error | warn | info | debug", 0, 0, .opt.choices = "error|warn|info|debug"),
+	LEAF(SPUR_OPT_ENUM, "format", "text", struct spur_config, log_format,
+	     "text | json", 0, 0, .opt.choices = "text|json"),
+	END,
+};
+
+static const struct spur_field arn_table[] = {
+	LEAF(SPUR_OPT_STRING, "region", "us-east-1", struct spur_config, arn_region,
+	     "ARN region", 0, 0, .check = is_region, .what = "a region name"),
+	LEAF(SPUR_OPT_STRING, "account", "000000000000", struct spur_config, arn_account,
+	     "ARN account", 0, 0, .check = is_account, .what = "a 12-digit account id"),
+	END,
+};
+
+static const struct spur_field admin_table[] = {
+	LEAF(SPUR_OPT_STRING, "token_env", "SPUR_ADMIN_TOKEN", struct spur_config,
+	     admin_token_env, "variable holding the admin token", 0, 0,
+	     .check = is_env_name, .what = "an environment variable name"),
+	END,
+};
+
+static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			    const struct spur_field *f);
+static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			 const struct spur_field *f);
+
+static const struct spur_field top_table[] = {
+	LEAF(SPUR_OPT_STRING, "state_dir", "var", struct spur_config, state_dir,
+	     "durable state", 0, 0, .flags = SPUR_FIELD_PATH),
+	SECTION("log", log_table, "logging"),
+	LEAF(SPUR_OPT_STRLIST, "plugin_dir", NULL, struct spur_config, plugin_dirs,
+	     "more plugin directories", 0, 0, .flags = SPUR_FIELD_PATH),
+	SECTION("arn", arn_table, "ARN parts"),
+	SECTION("admin", admin_table, "management API"),
+	CUSTOM("functions", parse_functions, "functions by name"),
+	CUSTOM("routes", parse_routes, "ingress bindings"),
+	END,
+};
+
+/* Top-level sections of features not built yet (when no plugin claims them). */
+static const char *const future_sections[] = {
+	"mqtt", "store", "destinations", "queues", "mappings", "zmq", "nats",
+};
+
+static bool valid_topic_filter(const char *s)
+{
+	const char *lvl = s;
+
+	if (!*s || strlen(s) > 65535)
+		return false;
+	for (;;) {
+		const char *slash = strchr(lvl, '/');
+		size_t n = slash ? (size_t)(slash - lvl) : strlen(lvl);
+
+		if (memchr(lvl, '+', n) && n != 1)
+			return false;
+		if (memchr(lvl, '#', n) && (n != 1 || slash))
+			return false;
+		if (!slash)
+			return true;
+		lvl = slash + 1;
+	}
+}
+
+static bool valid_http_match(const char *s)
+{
+	static const char *const methods[] = {
+		"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+	};
+	const char *sp = strchr(s, ' ');
+	size_t i;
+
+	if (!sp || sp[1] != '/' || strpbrk(sp + 1, " \t\r\n"))
+		return false;
+	for (i = 0; i < COUNT(methods); i++)
+		if (strlen(methods[i]) == (size_t)(sp - s) && strncmp(s, methods[i], sp - s) == 0)
+			return true;
+	return false;
+}
+
+static void parse_route_match(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			      const struct spur_field *f)
+{
+	struct route_tmp *rt = base;
+	const struct spur_ynode *v = p->value;
+	bool http = strcmp(p->key, "http") == 0;
+
+	if (rt->r.kind) {
+		spur_option_report(w, p->line, "a route has exactly one of 'http' or 'mqtt'");
+		return;
+	}
+	rt->r.kind = http ? "http" : "mqtt";	/* replaced by a pool copy below */
+	if (v->kind != SPUR_YNODE_SCALAR || spur_yaml_is_null(v)) {
+		spur_option_report(w, v->line, "%s: expected %s, got %s", p->key,
+				   http ? "\"METHOD /path\"" : "a topic filter",
+				   spur_yaml_is_null(v) ? "nothing" : spur_yaml_kind_name(v));
+		return;
+	}
+	if (http && !valid_http_match(v->text)) {
+		spur_option_report(w, v->line, "http: '%s' is not \"METHOD /path\" (METHOD: GET, POST, PUT, "
+				   "PATCH, DELETE, HEAD, OPTIONS or ANY)", v->text);
+		return;
+	}
+	if (!http && !valid_topic_filter(v->text)) {
+		spur_option_report(w, v->line, "mqtt: '%s' is not a valid topic filter", v->text);
+		return;
+	}
+	rt->r.kind = spur_option_mem_strdup(w->cfg, p->key);
+	rt->r.match = spur_option_mem_strdup(w->cfg, v->text);
+	if (!rt->r.kind || !rt->r.match)
+		spur_option_oom(w, p->line);
+}
+
+static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			    const struct spur_field *f)
+{
+	struct spur_config *cfg = base;
+	const struct spur_ynode *v = p->value;
+	size_t i;
+
+	if (spur_yaml_is_null(v))
+		return;
+	if (v->kind != SPUR_YNODE_MAP) {
+		spur_option_report(w, v->line, "functions: expected a mapping of function names, got %s",
+				   spur_yaml_kind_name(v));
+		return;
+	}
+	cfg->functions = calloc(v->n ? v->n : 1, sizeof(*cfg->functions));
+	if (!cfg->functions) {
+		spur_option_oom(w, v->line);
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ypair *fp = &v->pairs[i];
+		struct spur_fn_config *fn = &cfg->functions[cfg->n_functions];
+
+		if (!is_fn_name(fp->key)) {
+			spur_option_report(w, fp->line, "invalid function name '%s' (1 to 64 letters, digits, "
+					   "'-' or '_')", fp->key);
+			continue;
+		}
+		*fn = (struct spur_fn_config){
+			.name = spur_option_mem_strdup(cfg, fp->key),
+			.line = fp->line,
+			.reserved = -1,
+		};
+		if (!fn->name) {
+			spur_option_oom(w, fp->line);
+			return;
+		}
+		cfg->n_functions++;
+		spur_option_walk(w, fp->value, function_table, fn, fp->line, fp->key, NULL);
+	}
+}
+
+static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			 const struct spur_field *f)
+{
+	struct spur_config *cfg = base;
+	const struct spur_ynode *v = p->value;
+	size_t i;
+
+	if (spur_yaml_is_null(v))
+		return;
+	if (v->kind != SPUR_YNODE_SEQ) {
+		spur_option_report(w, v->line, "routes: expected a list of routes, got %s",
+				   spur_yaml_kind_name(v));
+		return;
+	}
+	cfg->routes = calloc(v->n ? v->n : 1, sizeof(*cfg->routes));
+	if (!cfg->routes) {
+		spur_option_oom(w, v->line);
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ynode *it = v->items[i];
+		struct route_tmp rt = { .r = { .line = it->line }, .mode = -1 };
+
+		if (it->kind != SPUR_YNODE_MAP) {
+			spur_option_report(w, it->line, "routes: expected a mapping (a route), got %s",
+					   spur_yaml_kind_name(it));
+			continue;
+		}
+		spur_option_walk(w, it, route_table, &rt, it->line, "route", NULL);
+		if (!rt.r.kind) {
+			spur_option_report(w, it->line, "a route needs one of 'http' or 'mqtt'");
+			continue;
+		}
+		if (rt.mode >= 0)
+			rt.r.mode = rt.mode == 0 ? SPUR_MODE_SYNC : SPUR_MODE_ASYNC;
+		else
+			rt.r.mode = strcmp(rt.r.kind, "http") == 0 ? SPUR_MODE_SYNC : SPUR_MODE_ASYNC;
+		cfg->routes[cfg->n_routes++] = rt.r;
+	}
+}
+
+static bool add_section(struct spur_walk *w, const struct spur_ypair *p)
+{
+	static const char *const long_core[] = {
+		"state_dir", "plugin_dir", "admin", "functions", "routes",
+	};
+	struct spur_config *cfg = w->cfg;
+	struct spur_plugin_section *s;
+	const char *hint = spur_option_closest(p->key, long_core, COUNT(long_core));
+	size_t i;
+
+	/* A near miss of a long core key is a typo, not a plugin's name. */
+	for (i = 0; i < COUNT(future_sections); i++)
+		if (strcmp(p->key, future_sections[i]) == 0)
+			hint = NULL;
+	if (hint && strlen(p->key) >= 5) {
+		spur_option_report(w, p->line, "unknown key '%s' (did you mean '%s'?)", p->key, hint);
+		return true;
+	}
+	s = realloc(cfg->sections, (cfg->n_sections + 1) * sizeof(*s));
+	if (!s) {
+		spur_option_oom(w, p->line);
+		return true;
+	}
+	cfg->sections = s;
+	s[cfg->n_sections] = (struct spur_plugin_section){
+		.name = spur_option_mem_strdup(cfg, p->key),
+		.line = p->line,
+		.node = p->value,
+	};
+	if (!s[cfg->n_sections].name)
+		spur_option_oom(w, p->line);
+	cfg->n_sections++;
+	return true;
+}
+
+/* Routes name functions that exist; no two routes bind the same thing. */
+static void check_routes(struct spur_walk *w)
+{
+	const struct spur_config *cfg = w->cfg;
+	size_t i, j;
+
+	for (i = 0; i < cfg->n_routes; i++) {
+		const struct spur_route_config *r = &cfg->routes[i];
+		char name[65];
+		size_t n;
+
+		if (!r->target || !r->match)
+			continue;
+		n = strcspn(r->target, ":");
+		if (n < sizeof(name)) {
+			memcpy(name, r->target, n);
+			name[n] = '\0';
+			if (!spur_config_function(cfg, name))
+				spur_option_report(w, r->line, "route %s '%s': no function named '%s'",
+						   r->kind, r->match, name);
+		}
+		for (j = 0; j < i; j++)
+			if (cfg->routes[j].match && strcmp(cfg->routes[j].kind, r->kind) == 0 &&
+			    strcmp(cfg->routes[j].match, r->match) == 0) {
+				spur_option_report(w, r->line, "duplicate route %s '%s' (first at line %d)",
+						   r->kind, r->match, cfg->routes[j].line);
+				break;
+			}
+	}
+}
+
+static char *config_dir(struct spur_config *cfg, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d, *abs;
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (slash && n == 0)
+		return spur_option_mem_strdup(cfg, "/");
+	d = malloc(n + 2);
+	if (!d)
+		return NULL;
+	if (slash)
+		memcpy(d, path, n);
+	else
+		d[n++] = '.';
+	d[n] = '\0';
+	abs = realpath(d, NULL);
+	free(d);
+	if (!abs)
+		return NULL;
+	d = spur_option_mem_strdup(cfg, abs);
+	free(abs);
+	return d;
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+struct spur_config *spur_config_load(const char *path, FILE *err)
+{
+	struct spur_config *cfg = calloc(1, sizeof(*cfg));
+	struct spur_walk w = { .cfg = cfg, .err = err, .store = true };
+	const struct spur_ynode *root;
+
+	if (!cfg || !(cfg->file = spur_option_mem_strdup(cfg, path))) {
+		fprintf(err, "%s: out of memory\n", path);
+		goto fail;
+	}
+	cfg->doc = spur_yaml_load(path, err);
+	if (!cfg->doc)
+		goto fail;
+	cfg->dir = config_dir(cfg, path);
+	if (!cfg->dir) {
+		fprintf(err, "%s: cannot resolve the file's directory: %s\n", path, strerror(errno));
+		goto fail;
+	}
+	root = spur_yaml_root(cfg->doc);
+	if (root->kind != SPUR_YNODE_MAP && !spur_yaml_is_null(root)) {
+		spur_option_report(&w, root->line, "expected a mapping at the top level, got %s",
+				   spur_yaml_kind_name(root));
+		goto fail;
+	}
+	spur_option_walk(&w, root, top_table, cfg, root->line, "config", add_section);
+	check_routes(&w);
+	if (w.errors)
+		goto fail;
+	return cfg;
+fail:
+	spur_config_free(cfg);
+	return NULL;
+}
+
+void spur_config_free(struct spur_config *cfg)
+{
+	if (!cfg)
+		return;
+	spur_option_mem_free(cfg);
+	free(cfg->functions);
+	free(cfg->routes);
+	free(cfg->sections);
+	spur_yaml_free(cfg->doc);
+	free(cfg);
+}
+
+const struct spur_fn_config *spur_config_function(const struct spur_config *cfg,
+						  const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg && name && i < cfg->n_functions; i++)
+		if (strcmp(cfg->functions[i].name, name) == 0)
+			return &cfg->functions[i];
+	return NULL;
+}
+
+int spur_config_plugin_options(struct spur_config *cfg, const char *name,
+			       const struct spur_option *table, void *out, FILE *err)
+{
+	struct spur_walk w = { .cfg = cfg, .err = err, .store = true };
+	struct spur_plugin_section *sec = NULL;
+	struct spur_field *fields;
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->n_sections; i++)
+		if (strcmp(cfg->sections[i].name, name) == 0)
+			sec = &cfg->sections[i];
+	while (table && table[n].name)
+		n++;
+	fields = calloc(n + 1, sizeof(*fields));
+	if (!fields) {
+		fprintf(err, "%s: out of memory\n", cfg->file);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		fields[i] = (struct spur_field){ .opt = table[i], .kind = SPUR_FIELD_LEAF };
+	spur_option_walk(&w, sec ? sec->node : NULL, fields, out, sec ? sec->line : 1, name, NULL);
+	free(fields);
+	if (sec)
+		sec->claimed = true;
+	return w.errors ? -EINVAL : 0;
+}
+
+int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err)
+{
+	struct spur_walk w = { .cfg = (struct spur_config *)cfg, .err = err, .store = true };
+	const char *names[64];
+	size_t i, j, n = 0;
+
+	for (i = 0; top_table[i].opt.name; i++)
+		names[n++] = top_table[i].opt.name;
+	for (i = 0; i < COUNT(future_sections); i++)
+		names[n++] = future_sections[i];
+	for (i = 0; i < cfg->n_sections && n < COUNT(names); i++)
+		if (cfg->sections[i].claimed)
+			names[n++] = cfg->sections[i].name;
+	for (i = 0; i < cfg->n_sections; i++) {
+		const struct spur_plugin_section *s = &cfg->sections[i];
+		const char *hint;
+		bool future = false;
+
+		if (s->claimed)
+			continue;
+		for (j = 0; j < COUNT(future_sections); j++)
+			future |= strcmp(s->name, future_sections[j]) == 0;
+		if (future) {
+			spur_option_warn(&w, s->line, "'%s' is not implemented yet and is ignored", s->name);
+			continue;
+		}
+		hint = spur_option_closest(s->name, names, n);
+		if (hint)
+			spur_option_report(&w, s->line, "unknown key '%s' (did you mean '%s'?)", s->name, hint);
+		else
+			spur_option_report(&w, s->line, "unknown key '%s'", s->name);
+	}
+	return w.errors ? -EINVAL : 0;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h - the configuration file, validated once into typed structs.
+ *
+ * spur_config_load() reads one YAML (or JSON) file with libyaml, checks it
+ * against the schema of SPEC §4.2 and fills struct spur_config. Every error
+ * is "FILE:LINE: message". Unknown keys are errors; keys that belong to
+ * features not built yet are accepted with a warning saying they are
+ * ignored. Top-level keys that are neither core keys nor future keys are
+ * kept as plugin sections, to be parsed by the option table of the plugin
+ * with that name once plugins are loaded (spur_config_plugin_options()).
+ *
+ * Relative paths are made absolute against the config file's directory.
+ * A loaded config is immutable and owned by one struct spur_config.
+ */
+#ifndef SPUR_CONFIG_H
+#define SPUR_CONFIG_H
+
+#include <stdio.h>
+#include "spur/option.h"
+#include "spur/invoke.h"
+
+struct spur_ynode;	/* yaml.h */
+
+enum spur_log_format { SPUR_LOG_TEXT = 0, SPUR_LOG_JSON = 1 };
+
+struct spur_env_pair {
+	char *key;
+	char *value;
+};
+
+struct spur_fn_config {
+	char *name;
+	int line;			/* where the function is defined */
+	char *runtime;			/* "lua", "native", ... */
+	char *code;			/* absolute path */
+	char *handler;			/* default "handle" */
+	int64_t timeout_ms;		/* default 3s, 1ms .. 900s */
+	int64_t init_timeout_ms;	/* default 10s */
+	uint64_t memory;		/* default 128MiB */
+	uint64_t tmp_size;		/* default 512MiB */
+	int64_t idle_ttl_ms;		/* default 5m */
+	int64_t max_uses;		/* 0 = unlimited */
+	int64_t reserved;		/* concurrency.reserved; -1 = unlimited */
+	size_t n_env;
+	struct spur_env_pair *env;
+};
+
+struct spur_route_config {
+	int line;
+	char *kind;			/* "http", "mqtt", ... */
+	char *match;			/* "POST /hooks/x" or a topic filter */
+	char *target;			/* "fn[:qual]" */
+	enum spur_mode mode;		/* http default sync, mqtt default async */
+};
+
+/* A top-level section handed to a plugin's option table. */
+struct spur_plugin_section {
+	char *name;
+	int line;
+	const struct spur_ynode *node;	/* borrowed from the config's document */
+	bool claimed;			/* set when a loaded plugin parsed it */
+};
+
+struct spur_config {
+	char *file;			/* as given */
+	char *dir;			/* absolute directory of the file */
+	char *state_dir;		/* absolute; default "<dir>/var" */
+	enum spur_log_level log_level;	/* default info */
+	enum spur_log_format log_format;
+	struct spur_strlist plugin_dirs;	/* absolute */
+	char *arn_region;		/* default us-east-1 */
+	char *arn_account;		/* default 000000000000 */
+	char *admin_token_env;		/* default SPUR_ADMIN_TOKEN */
+
+	size_t n_functions;
+	struct spur_fn_config *functions;
+	size_t n_routes;
+	struct spur_route_config *routes;
+	size_t n_sections;
+	struct spur_plugin_section *sections;
+
+	struct spur_ydoc *doc;		/* keeps the sections' nodes alive */
+	struct spur_config_mem *mem;	/* private: owns every string and list above */
+};
+
+/* Load and validate. On failure returns NULL and writes one or more
+ * "FILE:LINE: message" lines to `err` (warnings go there too, prefixed
+ * "FILE:LINE: warning: ", also on success). */
+struct spur_config *spur_config_load(const char *path, FILE *err);
+void spur_config_free(struct spur_config *cfg);
+
+const struct spur_fn_config *spur_config_function(const struct spur_config *cfg,
+						  const char *name);
+
+/* Parse a plugin's options from the section named `name` (absent: all
+ * defaults) into `out` (options_size bytes, zeroed by the caller), using the
+ * plugin's table. Marks the section claimed. Returns 0, or -EINVAL after
+ * writing "FILE:LINE: message" lines to `err`. Strings written into `out`
+ * are owned by the config and live as long as it does. */
+int spur_config_plugin_options(struct spur_config *cfg, const char *name,
+			       const struct spur_option *table, void *out, FILE *err);
+
+/* After all plugins parsed their sections: an error for each section that
+ * no plugin claimed ("FILE:LINE: unknown key 'x'"). Returns 0 or -EINVAL. */
+int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err);
+
+/* Print an option table as help text (name, type, default, description).
+ * Defined in option.c, beside the walker that reads the same tables. */
+void spur_option_help(const struct spur_option *table, FILE *out);
+
+#endif

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * host.c - building, starting and stopping the router (see host.h), and
+ * the SDK's host accessors (spur_log, routes, readiness).
+ * Runs on the main thread except the accessors, which any thread may call:
+ * they read immutable state, or (readiness) take a lock that only plugins
+ * reporting a state change and /readyz touch.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "function.h"
+#include "host.h"
+#include "invoke.h"
+#include "plugin.h"
+#include "util.h"
+
+struct spur_route {
+	const struct spur_route_config *cfg;
+};
+
+struct ready_entry {
+	const void *who;
+	bool ready;
+	char why[128];
+};
+
+struct spur_host {
+	struct spur_config *cfg;
+	struct spur_log log;
+	struct spur_plugin_set *plugins;
+	struct spur_registry *registry;
+	struct spur_reaper *reaper;
+	struct spur_pool **pools;
+	size_t n_routes;
+	struct spur_route *routes;
+
+	pthread_mutex_t ready_lock;
+	size_t n_ready;
+	struct ready_entry ready[32];
+};
+
+static int make_dir(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+	if (n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
+{
+	struct spur_host *h = calloc(1, sizeof(*h));
+	if (!h) {
+		spur_config_free(cfg);
+		return NULL;
+	}
+	h->cfg = cfg;
+	pthread_mutex_init(&h->ready_lock, NULL);
+	spur_log_init(&h->log, cfg->log_level, cfg->log_format, STDERR_FILENO);
+
+	int rc = make_dir(cfg->state_dir);
+	if (rc < 0) {
+		fprintf(err, "%s: state_dir %s: %s\n", cfg->file, cfg->state_dir, spur_strerror(rc));
+		goto fail;
+	}
+	h->routes = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof(*h->routes));
+	if (!h->routes)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		h->routes[i].cfg = &cfg->routes[i];
+	h->n_routes = cfg->n_routes;
+
+	if (spur_plugins_load(&cfg->plugin_dirs, err, &h->plugins) < 0)
+		goto fail;
+	/* Options first, for every plugin, so one run reports every error. */
+	bool ok = true;
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		p->options = calloc(1, p->desc.options_size ? p->desc.options_size : 1);
+		if (!p->options)
+			goto fail;
+		if (p->desc.options &&
+		    spur_config_plugin_options(cfg, p->desc.name, p->desc.options,
+					       p->options, err) < 0)
+			ok = false;
+	}
+	if (spur_config_check_unclaimed(cfg, err) < 0)
+		ok = false;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		bool served = false;
+		for (size_t j = 0; j < spur_plugins_count(h->plugins); j++) {
+			struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, j);
+			served |= (p->desc.roles & SPUR_ROLE_SOURCE) &&
+				  strcmp(p->desc.name, cfg->routes[i].kind) == 0;
+		}
+		if (!served)
+			fprintf(err, "%s:%d: warning: no plugin serves '%s' routes in this build; the route is ignored\n",
+				cfg->file, cfg->routes[i].line, cfg->routes[i].kind);
+	}
+	if (!ok)
+		goto fail;
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		rc = p->desc.init(h, p->options, &p->instance);
+		if (rc < 0) {
+			p->instance = NULL;
+			fprintf(err, "%s: plugin '%s' failed to start: %s\n",
+				cfg->file, p->desc.name, spur_strerror(rc));
+			goto fail;
+		}
+	}
+	h->registry = spur_registry_new(h, cfg, err);
+	if (!h->registry)
+		goto fail;
+	size_t n = spur_registry_count(h->registry);
+	h->pools = calloc(n ? n : 1, sizeof(*h->pools));
+	if (!h->pools)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		h->pools[i] = spur_function_pool(spur_fn_version(spur_registry_at(h->registry, i), NULL, 0));
+	return h;
+fail:
+	spur_host_free(h);
+	return NULL;
+}
+
+static void fini_plugins(struct spur_host *h, bool sources)
+{
+	size_t n = h->plugins ? spur_plugins_count(h->plugins) : 0;
+	for (size_t i = n; i-- > 0;) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if (!p->instance || sources != !!(p->desc.roles & SPUR_ROLE_SOURCE))
+			continue;
+		if (p->desc.fini)
+			p->desc.fini(p->instance);
+		p->instance = NULL;
+	}
+}
+
+void spur_host_free(struct spur_host *h)
+{
+	if (!h)
+		return;
+	/* Sources first: their fini waits for the invocations they started,
+	 * which still use the registry and the runtimes. */
+	spur_host_stop(h);
+	fini_plugins(h, true);
+	spur_reaper_stop(h->reaper);
+	spur_registry_free(h->registry);	/* contexts end before their runtimes */
+	fini_plugins(h, false);
+	spur_plugins_free(h->plugins);
+	free(h->pools);
+	free(h->routes);
+	pthread_mutex_destroy(&h->ready_lock);
+	spur_config_free(h->cfg);
+	free(h);
+}
+
+int spur_host_start(struct spur_host *h)
+{
+	h->reaper = spur_reaper_start(h->pools, spur_registry_count(h->registry));
+	if (!h->reaper)
+		return -ENOMEM;
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if (!(p->desc.roles & SPUR_ROLE_SOURCE) || !p->desc.start)
+			continue;
+		int rc = p->desc.start(p->instance);
+		if (rc < 0) {
+			spur_log_write(&h->log, SPUR_LOG_ERROR, NULL, "plugin '%s' did not start: %s",
+				       p->desc.name, spur_strerror(rc));
+			return rc;
+		}
+		p->started = true;
+	}
+	return 0;
+}
+
+void spur_host_stop(struct spur_host *h)
+{
+	for (size_t i = 0; h->plugins && i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if (p->started && p->desc.stop)
+			p->desc.stop(p->instance);
+		p->started = false;
+	}
+}
+
+int spur_host_check(struct spur_host *h, FILE *err)
+{
+	int failures = 0;
+	for (size_t i = 0; i < spur_registry_count(h->registry); i++) {
+		struct spur_fn *fn = spur_registry_at(h->registry, i);
+		const struct spur_fn_config *c = spur_fn_config(fn);
+		char why[2048];
+		if (spur_invoke_init_once(h, spur_fn_version(fn, NULL, 0), why, sizeof(why)) < 0) {
+			fprintf(err, "%s:%d: function '%s': INIT failed: %s\n",
+				h->cfg->file, c->line, c->name, why);
+			failures++;
+		}
+	}
+	return failures;
+}
+
+static const char *opt_type_name(enum spur_opt_type t)
+{
+	switch (t) {
+	case SPUR_OPT_STRING: return "string";
+	case SPUR_OPT_BOOL: return "bool";
+	case SPUR_OPT_INT: return "integer";
+	case SPUR_OPT_DOUBLE: return "number";
+	case SPUR_OPT_DURATION: return "duration";
+	case SPUR_OPT_SIZE: return "size";
+	case SPUR_OPT_ENUM: return "enum";
+	case SPUR_OPT_STRLIST: return "list";
+	}
+	return "?";
+}
+
+void spur_host_list_plugins(struct spur_host *h, FILE *out)
+{
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		fprintf(out, "%-10s %-8s ABI %u.%u  roles:%s%s%s%s  %s\n", p->desc.name,
+			p->desc.version ? p->desc.version : "-",
+			p->desc.abi_major, p->desc.abi_minor,
+			p->desc.roles & SPUR_ROLE_SOURCE ? " source" : "",
+			p->desc.roles & SPUR_ROLE_RUNTIME ? " runtime" : "",
+			p->desc.roles & SPUR_ROLE_DESTINATION ? " destination" : "",
+			p->desc.roles & SPUR_ROLE_STORE ? " store" : "", p->path);
+		if (p->desc.description)
+			fprintf(out, "           %s\n", p->desc.description);
+		for (const struct spur_option *o = p->desc.options; o && o->name; o++)
+			fprintf(out, "           %s.%s (%s%s%s, default %s): %s\n", p->desc.name,
+				o->name, opt_type_name(o->type), o->choices ? ": " : "",
+				o->choices ? o->choices : "", o->def ? o->def : "none",
+				o->description ? o->description : "");
+	}
+}
+
+const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *name,
+					     void **instance)
+{
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if ((p->desc.roles & SPUR_ROLE_RUNTIME) && p->instance &&
+		    strcmp(p->desc.runtime->name, name) == 0) {
+			*instance = p->instance;
+			return p->desc.runtime;
+		}
+	}
+	return NULL;
+}
+
+struct spur_registry *spur_host_registry(struct spur_host *h)
+{
+	return h->registry;
+}
+
+const struct spur_log *spur_host_log(const struct spur_host *h)
+{
+	return &h->log;
+}
+
+const struct spur_config *spur_host_config(const struct spur_host *h)
+{
+	return h->cfg;
+}
+
+/* --- SDK ------------------------------------------------------------------ */
+
+SPUR_API void spur_log(struct spur_host *host, enum spur_log_level level,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	spur_log_vwrite(&host->log, level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+SPUR_API bool spur_log_enabled(struct spur_host *host, enum spur_log_level level)
+{
+	return level <= host->log.level;
+}
+
+SPUR_API const char *spur_host_config_dir(struct spur_host *host)
+{
+	return host->cfg->dir;
+}
+
+SPUR_API const char *spur_host_state_dir(struct spur_host *host)
+{
+	return host->cfg->state_dir;
+}
+
+SPUR_API const char *spur_config_file(struct spur_host *host)
+{
+	return host->cfg->file;
+}
+
+SPUR_API void spur_host_set_ready(struct spur_host *host, const void *who, bool ready,
+				  const char *why)
+{
+	pthread_mutex_lock(&host->ready_lock);
+	struct ready_entry *e = NULL;
+	for (size_t i = 0; i < host->n_ready; i++)
+		if (host->ready[i].who == who)
+			e = &host->ready[i];
+	if (!e && host->n_ready < SPUR_ARRAY_SIZE(host->ready)) {
+		e = &host->ready[host->n_ready++];
+		e->who = who;
+	}
+	if (e) {
+		e->ready = ready;
+		snprintf(e->why, sizeof(e->why), "%s", why ? why : "not ready");
+	}
+	pthread_mutex_unlock(&host->ready_lock);
+}
+
+SPUR_API int spur_host_ready(struct spur_host *host, char *why, size_t len)
+{
+	int ready = 1;
+	pthread_mutex_lock(&host->ready_lock);
+	for (size_t i = 0; i < host->n_ready; i++) {
+		if (!host->ready[i].ready) {
+			ready = 0;
+			snprintf(why, len, "%s", host->ready[i].why);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&host->ready_lock);
+	return ready;
+}
+
+SPUR_API size_t spur_host_route_count(struct spur_host *host)
+{
+	return host->n_routes;
+}
+
+SPUR_API const struct spur_route *spur_host_route(struct spur_host *host, size_t i)
+{
+	return i < host->n_routes ? &host->routes[i] : NULL;
+}
+
+SPUR_API const char *spur_route_kind(const struct spur_route *r)
+{
+	return r->cfg->kind;
+}
+
+SPUR_API const char *spur_route_match(const struct spur_route *r)
+{
+	return r->cfg->match;
+}
+
+SPUR_API const char *spur_route_target(const struct spur_route *r)
+{
+	return r->cfg->target;
+}
+
+SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r)
+{
+	return r->cfg->mode;
+}
+
+SPUR_API int spur_route_line(const struct spur_route *r)
+{
+	return r->cfg->line;
+}

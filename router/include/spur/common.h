@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spur/common.h - what every part of the plugin SDK shares: the export
+ * macro, the ABI version and the error convention.
+ *
+ * Errors follow libuv: a function returns 0 on success or a negative errno
+ * (-ENOMEM, -EINVAL, ...); constructors return a pointer or NULL.
+ * spur_strerror() names a code.
+ */
+#ifndef SPUR_COMMON_H
+#define SPUR_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SPUR_API __attribute__((visibility("default")))
+#else
+#define SPUR_API
+#endif
+
+/* The plugin ABI. The host refuses a plugin of another major version and
+ * accepts one of a smaller minor version (it then sees a smaller struct). */
+#define SPUR_ABI_MAJOR 1
+#define SPUR_ABI_MINOR 0
+
+/* Log levels, for spur_log() and the log: config key. */
+enum spur_log_level {
+	SPUR_LOG_ERROR = 0,
+	SPUR_LOG_WARN = 1,
+	SPUR_LOG_INFO = 2,
+	SPUR_LOG_DEBUG = 3,
+};
+
+/* A static string naming a negative errno (or "unknown error"). */
+SPUR_API const char *spur_strerror(int err);
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, or the injected test
+ * clock). All deadlines in the SDK are on this clock. */
+SPUR_API int64_t spur_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

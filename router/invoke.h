@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * invoke.h - the one invoke path (spur_invoke() in the SDK) and its
+ * internal helpers.
+ */
+#ifndef SPUR_INVOKE_INTERNAL_H
+#define SPUR_INVOKE_INTERNAL_H
+
+#include <stddef.h>
+#include "spur/invoke.h"
+
+struct spur_host;
+struct spur_function;
+
+/* Run INIT once in a throwaway context (`spur check`). 0, or -EINVAL with
+ * "errorType: errorMessage" in `why`. */
+int spur_invoke_init_once(struct spur_host *h, struct spur_function *ver,
+			  char *why, size_t len);
+
+/* A cold start outside any invocation: a new context of `ver` after its
+ * INIT, owned by the caller (spur_context_free, or spur_pool_put into the
+ * version's pool). NULL with "errorType: errorMessage" in `why`. */
+struct spur_context *spur_invoke_cold_start(struct spur_host *h, struct spur_function *ver,
+					    char *why, size_t len);
+
+/* Split a FunctionName (name, name:qual, ARN, partial ARN) and an optional
+ * separate qualifier. Returns 0, or -EINVAL with a message in `why`.
+ * The name and qualifier point into `target` / `qualifier`. */
+int spur_invoke_parse_target(const char *target, const char *qualifier,
+			     const char **name, size_t *name_len,
+			     const char **qual, size_t *qual_len,
+			     char *why, size_t len);
+
+#endif

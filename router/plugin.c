@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plugin.c - the plugin loader (see plugin.h).
+ * Runs once at start (and at `spur check`); nothing here is on a hot path.
+ * The descriptor is copied into a zeroed struct of the host's size, reading
+ * no more than the plugin's struct_size, so a plugin built against an older
+ * minor version sees NULL for the callbacks it does not know.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plugin.h"
+#include "util.h"
+
+#ifndef SPUR_BUILD_ROOT
+#define SPUR_BUILD_ROOT ""
+#endif
+#ifndef SPUR_PLUGIN_DIR
+#define SPUR_PLUGIN_DIR "/usr/local/lib/spur"
+#endif
+
+/* ABI 1.0's descriptor ends with the runtime pointer. */
+#define SPUR_PLUGIN_MIN_SIZE \
+	(offsetof(struct spur_plugin, runtime) + sizeof(((struct spur_plugin *)0)->runtime))
+
+struct spur_plugin_set {
+	size_t n, cap;
+	struct spur_loaded_plugin *v;
+};
+
+int spur_plugin_open(const char *path, struct spur_loaded_plugin *out,
+		     char *why, size_t len)
+{
+	memset(out, 0, sizeof(*out));
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		snprintf(why, len, "%s: cannot load: %s", path, dlerror());
+		return -EINVAL;
+	}
+	const struct spur_plugin *d = dlsym(dl, SPUR_PLUGIN_SYMBOL);
+	if (!d) {
+		snprintf(why, len, "%s: not a spur plugin (no '%s' symbol)",
+			 path, SPUR_PLUGIN_SYMBOL);
+		goto fail;
+	}
+	if (d->abi_major != SPUR_ABI_MAJOR) {
+		snprintf(why, len, "%s: plugin ABI %u.%u, but this spur speaks ABI %d.%d: rebuild the plugin",
+			 path, d->abi_major, d->abi_minor, SPUR_ABI_MAJOR, SPUR_ABI_MINOR);
+		goto fail;
+	}
+	if (d->struct_size < SPUR_PLUGIN_MIN_SIZE) {
+		snprintf(why, len, "%s: descriptor is %u bytes, smaller than ABI %d.0's %zu",
+			 path, d->struct_size, SPUR_ABI_MAJOR, (size_t)SPUR_PLUGIN_MIN_SIZE);
+		goto fail;
+	}
+	memcpy(&out->desc, d, d->struct_size < sizeof(out->desc) ? d->struct_size
+								 : sizeof(out->desc));
+	if (!out->desc.name || !out->desc.init) {
+		snprintf(why, len, "%s: descriptor lacks a name or init()", path);
+		goto fail;
+	}
+	if ((out->desc.roles & SPUR_ROLE_RUNTIME) &&
+	    (!out->desc.runtime || out->desc.runtime->struct_size < sizeof(struct spur_runtime) ||
+	     !out->desc.runtime->code_load || !out->desc.runtime->context_new ||
+	     !out->desc.runtime->invoke || !out->desc.runtime->context_free)) {
+		snprintf(why, len, "%s: runtime role without a complete struct spur_runtime", path);
+		goto fail;
+	}
+	out->dl = dl;
+	out->path = strdup(path);
+	if (!out->path) {
+		snprintf(why, len, "%s: out of memory", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	dlclose(dl);
+	memset(out, 0, sizeof(*out));
+	return -EINVAL;
+}
+
+static struct spur_loaded_plugin *find(struct spur_plugin_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->v[i].desc.name, name) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
+static int add_file(struct spur_plugin_set *set, const char *path, FILE *err)
+{
+	struct spur_loaded_plugin p;
+	char why[PATH_MAX + 256];
+	if (spur_plugin_open(path, &p, why, sizeof(why)) < 0) {
+		fprintf(err, "%s\n", why);
+		return -EINVAL;
+	}
+	if (find(set, p.desc.name)) {
+		dlclose(p.dl);
+		free(p.path);
+		return 0;	/* an earlier directory already gave this plugin */
+	}
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 8;
+		struct spur_loaded_plugin *v = realloc(set->v, cap * sizeof(*v));
+		if (!v) {
+			dlclose(p.dl);
+			free(p.path);
+			return -ENOMEM;
+		}
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n++] = p;
+	return 0;
+}
+
+static bool is_module(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 3 && strcmp(name + n - 3, ".so") == 0;
+}
+
+/* Every *.so in dir; with `nested`, in each dir/<sub>/ (a build tree). */
+static int scan(struct spur_plugin_set *set, const char *dir, bool nested, FILE *err)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;	/* a missing directory is not an error */
+	int rc = 0;
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || (!nested && !is_module(e->d_name)))
+			continue;
+		char **v = realloc(names, (n + 1) * sizeof(*v));
+		if (!v) {
+			rc = -ENOMEM;
+			break;
+		}
+		names = v;
+		names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	/* Sorted, so the load order does not depend on the file system. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (names[i] && names[j] && strcmp(names[i], names[j]) > 0) {
+				char *t = names[i];
+				names[i] = names[j];
+				names[j] = t;
+			}
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i])
+			continue;
+		char path[PATH_MAX];
+		if (nested) {
+			snprintf(path, sizeof(path), "%s/%s/%s.so", dir, names[i], names[i]);
+			if (access(path, R_OK) == 0 && add_file(set, path, err) < 0)
+				rc = -EINVAL;
+		} else {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			if (add_file(set, path, err) < 0)
+				rc = -EINVAL;
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static bool running_from_build_tree(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	size_t root = strlen(SPUR_BUILD_ROOT);
+	if (n <= 0 || root == 0)
+		return false;
+	exe[n] = '\0';
+	return strncmp(exe, SPUR_BUILD_ROOT, root) == 0 && exe[root] == '/';
+}
+
+int spur_plugins_load(const struct spur_strlist *dirs, FILE *err,
+		      struct spur_plugin_set **out)
+{
+	struct spur_plugin_set *set = calloc(1, sizeof(*set));
+	if (!set)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; dirs && i < dirs->n; i++)
+		if (scan(set, dirs->v[i], false, err) < 0)
+			rc = -EINVAL;
+	const char *env = getenv("SPUR_PLUGIN_PATH");
+	if (env && *env) {
+		char *copy = strdup(env), *save = NULL;
+		for (char *p = copy ? strtok_r(copy, ":", &save) : NULL; p;
+		     p = strtok_r(NULL, ":", &save))
+			if (scan(set, p, false, err) < 0)
+				rc = -EINVAL;
+		free(copy);
+	}
+	if (running_from_build_tree() &&
+	    scan(set, SPUR_BUILD_ROOT "/plugins", true, err) < 0)
+		rc = -EINVAL;
+	if (scan(set, SPUR_PLUGIN_DIR, false, err) < 0)
+		rc = -EINVAL;
+	if (rc < 0) {
+		spur_plugins_free(set);
+		return rc;
+	}
+	*out = set;
+	return 0;
+}
+
+void spur_plugins_free(struct spur_plugin_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->v[i].dl && !getenv("SPUR_NO_DLCLOSE"))
+			dlclose(set->v[i].dl);
+		free(set->v[i].path);
+		free(set->v[i].options);
+	}
+	free(set->v);
+	free(set);
+}
+
+size_t spur_plugins_count(const struct spur_plugin_set *set)
+{
+	return set->n;
+}
+
+struct spur_loaded_plugin *spur_plugins_at(struct spur_plugin_set *set, size_t i)
+{
+	return i < set->n ? &set->v[i] : NULL;
+}
