@@ -23,6 +23,7 @@
 #include "function.h"
 #include "host.h"
 #include "invoke.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -37,7 +38,7 @@ struct spur_invocation {
 	int64_t deadline_epoch_ms;
 	const char *payload;
 	size_t payload_len;
-	const json_t *json;
+	json_t *json;			/* parsed on demand: spur_invocation_json() */
 	char *result;
 	size_t result_len;
 	char *error;			/* the Lambda error object, JSON */
@@ -174,9 +175,10 @@ static char *error_json(const char *type, const char *message, const char *stack
 	spur_buf_puts(&b, ",\"errorType\":");
 	spur_buf_json_string(&b, type ? type : "Error", type ? strlen(type) : 5);
 	spur_buf_puts(&b, ",\"stackTrace\":");
-	json_t *st = stack_json ? json_loads(stack_json, 0, NULL) : NULL;
-	spur_buf_puts(&b, st && json_is_array(st) ? stack_json : "[]");
-	json_decref(st);
+	struct spur_json_error jerr;
+	bool stack_ok = stack_json && stack_json[0] == '[' &&
+			spur_json_check(stack_json, strlen(stack_json), &jerr) == 0;
+	spur_buf_puts(&b, stack_ok ? stack_json : "[]");
 	spur_buf_puts(&b, "}");
 	return spur_buf_steal(&b, len);
 }
@@ -242,7 +244,6 @@ static struct spur_context *cold_start(struct spur_pool *pool, struct spur_invoc
 	init.result = init.error = NULL;
 	init.payload = NULL;
 	init.payload_len = 0;
-	init.json = NULL;
 	int64_t t0 = spur_now_ns();
 	init.deadline_ns = t0 + c->init_timeout_ms * 1000000;
 	init.deadline_epoch_ms = spur_epoch_ms() + c->init_timeout_ms;
@@ -305,15 +306,13 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 
 	const char *payload = args->payload_len ? args->payload : "{}";
 	size_t payload_len = args->payload_len ? args->payload_len : 2;
-	json_error_t jerr;
-	json_t *json = json_loadb(payload, payload_len, JSON_DECODE_ANY, &jerr);
-	if (!json)
+	struct spur_json_error jerr;
+	if (spur_json_check(payload, payload_len, &jerr) < 0)
 		return fail(r, SPUR_STATUS_BAD_CONTENT, "InvalidRequestContentException",
 			    "Could not parse request body into json: %s at line %d column %d",
 			    jerr.text, jerr.line, jerr.column);
 
 	if (spur_fn_slot_take(fn) < 0) {
-		json_decref(json);
 		r->retry_after = 1;
 		return fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
 			    "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
@@ -333,7 +332,6 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 		.attempt = 1,
 		.payload = payload,
 		.payload_len = payload_len,
-		.json = json,
 		.logctx = {
 			.request_id = r->request_id,
 			.function = c->name,
@@ -365,7 +363,7 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 	if (run == SPUR_RUN_OOM)
 		malloc_trim(0);	/* hand a memory bomb's pages back to the system */
 	spur_fn_slot_give(fn);
-	json_decref(json);
+	json_decref(inv.json);
 
 	r->status = SPUR_STATUS_OK;
 	if (run == SPUR_RUN_OK) {
@@ -527,6 +525,13 @@ SPUR_API const char *spur_invocation_payload(const struct spur_invocation *inv, 
 
 SPUR_API const struct json_t *spur_invocation_json(const struct spur_invocation *inv)
 {
+	if (!inv->json && inv->payload) {
+		/* Checked at intake, so this parse succeeds; done at most once,
+		 * and only for runtimes that want a tree. */
+		struct spur_invocation *mut = (struct spur_invocation *)inv;
+		mut->json = json_loadb(inv->payload, inv->payload_len,
+				       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	}
 	return inv->json;
 }
 
@@ -560,7 +565,10 @@ SPUR_API void spur_invocation_set_error(struct spur_invocation *inv, const char 
 {
 	free(inv->error);
 	inv->error = error_json(type, message, stack_json, &inv->error_len);
-	spur_log_write(inv->log, SPUR_LOG_ERROR, &inv->logctx, "%s: %s",
+	/* Into the invocation's log (and Tail), as Lambda's runtimes do. */
+	struct spur_log_ctx lc = inv->logctx;
+	lc.handler = true;
+	spur_log_write(inv->log, SPUR_LOG_INFO, &lc, "ERROR %s: %s",
 		       type ? type : "Error", message ? message : "");
 }
 

@@ -3,9 +3,19 @@
 -- `invocations` then survives from one warm invocation to the next.
 local invocations = 0
 
+-- Invoked directly, the event is the JSON payload; through an HTTP route
+-- it is an API Gateway v2.0 event whose body holds the payload.
+local function input(event)
+  if type(event.body) == "string" then
+    local ok, decoded = pcall(spur.json.decode, event.body)
+    if ok and type(decoded) == "table" then return decoded end
+  end
+  return event
+end
+
 function handle(event, ctx)
   invocations = invocations + 1
-  local name = event.name or "world"
+  local name = input(event).name or "world"
   ctx.log("greeting", name)
   return {
     message = (ctx.env.GREETING or "hello") .. ", " .. name .. "!",

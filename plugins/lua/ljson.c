@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <lauxlib.h>
 
 #include "luart.h"
@@ -442,72 +441,12 @@ char *spur_luart_trace_json(const char *tb, size_t len)
 	return e.buf;
 }
 
-/* --- jansson tree -> Lua -------------------------------------------------- */
+/* --- the array marker ------------------------------------------------------ */
 
 /* [-0, +1] */
 void spur_luart_push_array_mt(lua_State *L)
 {
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_luart_key_array_mt);
-}
-
-/* [-0, +1, m] */
-static void push_tree(lua_State *L, const json_t *j, int depth)
-{
-	size_t i, n;
-
-	if (depth > LUART_MAX_DECODE_DEPTH)
-		luaL_error(L, "event nesting deeper than %d", LUART_MAX_DECODE_DEPTH);
-	luaL_checkstack(L, 4, "event nesting too deep");
-	switch (json_typeof(j)) {
-	case JSON_OBJECT: {
-		void *it = json_object_iter((json_t *)j);
-
-		lua_createtable(L, 0, (int)json_object_size(j));
-		for (; it != NULL; it = json_object_iter_next((json_t *)j, it)) {
-			lua_pushlstring(L, json_object_iter_key(it),
-					json_object_iter_key_len(it));
-			push_tree(L, json_object_iter_value(it), depth + 1);
-			lua_rawset(L, -3);
-		}
-		break;
-	}
-	case JSON_ARRAY:
-		n = json_array_size(j);
-		lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
-		spur_luart_push_array_mt(L);
-		lua_setmetatable(L, -2);
-		for (i = 0; i < n; i++) {
-			push_tree(L, json_array_get(j, i), depth + 1);
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	case JSON_STRING:
-		lua_pushlstring(L, json_string_value(j), json_string_length(j));
-		break;
-	case JSON_INTEGER:
-		lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-		break;
-	case JSON_REAL:
-		lua_pushnumber(L, (lua_Number)json_real_value(j));
-		break;
-	case JSON_TRUE:
-		lua_pushboolean(L, 1);
-		break;
-	case JSON_FALSE:
-		lua_pushboolean(L, 0);
-		break;
-	default:
-		lua_pushlightuserdata(L, NULL);
-	}
-}
-
-/* [-0, +1, m] */
-void spur_luart_push_json(lua_State *L, const struct json_t *j)
-{
-	if (j == NULL)
-		lua_pushnil(L);
-	else
-		push_tree(L, j, 0);
 }
 
 /* --- JSON text -> Lua ---------------------------------------------------- */

@@ -7,8 +7,8 @@
  * code_load compiles the main file in a scratch state and keeps its
  * bytecode (with debug info): read-only, shared by every context of the
  * version on any thread, so a cold start loads bytecode instead of parsing.
- * A warm invoke is one lua_pcall: the event goes from jansson's tree to Lua
- * tables in C, the ctx table is reused, and the result is encoded straight
+ * A warm invoke is one lua_pcall: the event goes from the payload's bytes
+ * (checked by the host) straight to Lua tables in C, the ctx table is reused, and the result is encoded straight
  * from Lua values into one malloc()ed buffer handed to the host.
  *
  * Handler resolution ("handle" when none is configured):
@@ -598,21 +598,17 @@ fail:
 static int call_handler(lua_State *L)
 {
 	struct luart_ctx *c = spur_luart_ctx(L);
-	const struct json_t *json = spur_invocation_json(c->inv);
-	const char *payload;
 	size_t len = 0;
+	/* Straight from the bytes (checked by the host at intake) into Lua
+	 * values: no intermediate tree. */
+	const char *payload = spur_invocation_payload(c->inv, &len);
 
 	spur_luart_ctx_update(L, c);
 	lua_pushvalue(L, LUART_ARG_HANDLER);
-	if (json != NULL) {
-		spur_luart_push_json(L, json);
-	} else {
-		payload = spur_invocation_payload(c->inv, &len);
-		if (payload != NULL && len > 0)
-			spur_luart_decode(L, payload, len);
-		else
-			lua_newtable(L);
-	}
+	if (payload != NULL && len > 0)
+		spur_luart_decode(L, payload, len);
+	else
+		lua_newtable(L);
 	lua_pushvalue(L, LUART_ARG_CTX);
 	lua_call(L, 2, 1);
 	return 1;

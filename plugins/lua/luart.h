@@ -114,8 +114,6 @@ void spur_luart_check(lua_State *L, void *ud);	/* [-0, +0, v] */
 int spur_luart_require(lua_State *L);		/* [-1, +1] lua_CFunction */
 
 /* ljson.c ------------------------------------------------------------ */
-/* Push the Lua value of a jansson tree (borrowed). Raises on memory. */
-void spur_luart_push_json(lua_State *L, const struct json_t *j);	/* [-0, +1, m] */
 /* Parse JSON text and push its value; raises a Lua error on bad input. */
 void spur_luart_decode(lua_State *L, const char *s, size_t len);	/* [-0, +1, e] */
 /* Encode the value at idx as JSON text into a malloc()ed buffer, never

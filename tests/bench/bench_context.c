@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
-#include "../unit/harness.h"
+#include "config.h"
 #include "context.h"
 #include "function.h"
 #include "host.h"
@@ -58,6 +60,51 @@ static long rss_kib(void)
 	return kib;
 }
 
+static long rss_spur(struct spur_host *host, struct spur_function *ver, int n)
+{
+	char why[512];
+	struct spur_context **held = calloc((size_t)n, sizeof(*held));
+	long before = rss_kib();
+	for (int i = 0; i < n; i++)
+		held[i] = spur_invoke_cold_start(host, ver, why, sizeof(why));
+	return rss_kib() - before;
+}
+
+static long rss_bare(struct spur_host *host, struct spur_function *ver, int n)
+{
+	lua_State **bare = calloc((size_t)n, sizeof(*bare));
+	long before = rss_kib();
+	for (int i = 0; i < n; i++) {
+		bare[i] = luaL_newstate();
+		luaL_openlibs(bare[i]);
+		luaL_loadbuffer(bare[i], handler20, strlen(handler20), "h");
+		lua_pcall(bare[i], 0, 0, 0);
+	}
+	return rss_kib() - before;
+}
+
+static long in_child(long (*fn)(struct spur_host *, struct spur_function *, int),
+		     struct spur_host *host, struct spur_function *ver, int n)
+{
+	int fd[2];
+	long kib = -1;
+	if (pipe(fd) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		kib = fn(host, ver, n);
+		if (write(fd[1], &kib, sizeof(kib)) != sizeof(kib))
+			_exit(1);
+		_exit(0);
+	}
+	close(fd[1]);
+	if (read(fd[0], &kib, sizeof(kib)) != sizeof(kib))
+		kib = -1;
+	close(fd[0]);
+	waitpid(pid, NULL, 0);
+	return kib;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -73,20 +120,29 @@ int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 10000;
 	int rounds = 2000;
-	struct harness h;
-	harness_init(&h);
-	harness_write(&h, "h.lua", handler20);
-	if (harness_load_yaml(&h, "log: { level: error }\nfunctions:\n  f: { runtime: lua, code: h.lua, memory: 8MiB }\n") < 0) {
-		fprintf(stderr, "%s", h.errors);
+	char dir[] = "/tmp/spur-bench-XXXXXX", path[256];
+	if (!mkdtemp(dir))
 		return 1;
-	}
-	struct spur_function *ver = spur_fn_version(spur_registry_find(spur_host_registry(h.host), "f", 1), NULL, 0);
+	snprintf(path, sizeof(path), "%s/h.lua", dir);
+	FILE *f = fopen(path, "w");
+	fputs(handler20, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/spur.yaml", dir);
+	f = fopen(path, "w");
+	fputs("state_dir: var\nlog: { level: error }\n"
+	      "functions:\n  f: { runtime: lua, code: h.lua, memory: 8MiB }\n", f);
+	fclose(f);
+	struct spur_config *cfg = spur_config_load(path, stderr);
+	struct spur_host *host = cfg ? spur_host_new(cfg, stderr) : NULL;
+	if (!host)
+		return 1;
+	struct spur_function *ver = spur_fn_version(spur_registry_find(spur_host_registry(host), "f", 1), NULL, 0);
 	char why[512];
 
 	double *t = calloc((size_t)rounds, sizeof(*t));
 	for (int i = 0; i < rounds; i++) {
 		int64_t t0 = spur_now_ns();
-		struct spur_context *c = spur_invoke_cold_start(h.host, ver, why, sizeof(why));
+		struct spur_context *c = spur_invoke_cold_start(host, ver, why, sizeof(why));
 		t[i] = us(spur_now_ns() - t0);
 		spur_context_free(c);
 	}
@@ -107,25 +163,10 @@ int main(int argc, char **argv)
 	qsort(t, (size_t)rounds, sizeof(*t), cmp);
 	double bare_p50 = t[rounds / 2], bare_p99 = t[rounds * 99 / 100];
 
-	struct spur_context **held = calloc((size_t)n, sizeof(*held));
-	long before = rss_kib();
-	for (int i = 0; i < n; i++)
-		held[i] = spur_invoke_cold_start(h.host, ver, why, sizeof(why));
-	long spur_rss = rss_kib() - before;
-	for (int i = 0; i < n; i++)
-		spur_context_free(held[i]);
-
-	lua_State **bare = calloc((size_t)n, sizeof(*bare));
-	before = rss_kib();
-	for (int i = 0; i < n; i++) {
-		bare[i] = luaL_newstate();
-		luaL_openlibs(bare[i]);
-		luaL_loadbuffer(bare[i], handler20, strlen(handler20), "h");
-		lua_pcall(bare[i], 0, 0, 0);
-	}
-	long bare_rss = rss_kib() - before;
-	for (int i = 0; i < n; i++)
-		lua_close(bare[i]);
+	/* Each RSS figure in its own child, so neither side reuses pages
+	 * the other freed. */
+	long spur_rss = in_child(rss_spur, host, ver, n);
+	long bare_rss = in_child(rss_bare, NULL, NULL, n);
 
 	printf("{\"cold_start_us_p50\": %.1f, \"cold_start_us_p99\": %.1f, "
 	       "\"bare_lua_us_p50\": %.1f, \"bare_lua_us_p99\": %.1f, "
@@ -133,8 +174,7 @@ int main(int argc, char **argv)
 	       spur_p50, spur_p99, bare_p50, bare_p99, n,
 	       (double)spur_rss / n, (double)bare_rss / n);
 	free(t);
-	free(held);
-	free(bare);
-	harness_fini(&h);
-	return 0;
+	spur_host_free(host);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	return system(path) == 0 ? 0 : 1;
 }

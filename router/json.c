@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * json.c - a non-allocating JSON checker (see json.h).
+ * An explicit stack of container kinds (2 bits would do; a byte is
+ * simpler) replaces recursion, so hostile nesting costs no C stack.
+ * Cost: one pass, a few instructions per byte; strtod only for reals.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+struct scan {
+	const unsigned char *s, *p, *end;
+	struct spur_json_error *err;
+};
+
+static int fail(struct scan *sc, const char *what)
+{
+	int line = 1, col = 1;
+	for (const unsigned char *q = sc->s; q < sc->p && q < sc->end; q++) {
+		if (*q == '\n')
+			line++, col = 1;
+		else
+			col++;
+	}
+	sc->err->line = line;
+	sc->err->column = col;
+	snprintf(sc->err->text, sizeof(sc->err->text), "%s", what);
+	return -EINVAL;
+}
+
+static void skip_ws(struct scan *sc)
+{
+	while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' ||
+				   *sc->p == '\n' || *sc->p == '\r'))
+		sc->p++;
+}
+
+static int hex4(const unsigned char *p, unsigned *out)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned c = p[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			d = (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* One raw UTF-8 sequence starting at p (*p >= 0x80); its length or 0. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned c = *p, cp, min;
+	size_t n;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static int string(struct scan *sc)
+{
+	sc->p++;	/* the opening quote */
+	while (sc->p < sc->end) {
+		unsigned c = *sc->p;
+		if (c == '"') {
+			sc->p++;
+			return 0;
+		}
+		if (c < 0x20)
+			return fail(sc, "control character in string");
+		if (c >= 0x80) {
+			size_t n = utf8_seq(sc->p, sc->end);
+			if (!n)
+				return fail(sc, "invalid UTF-8 in string");
+			sc->p += n;
+			continue;
+		}
+		if (c != '\\') {
+			sc->p++;
+			continue;
+		}
+		if (sc->end - sc->p < 2)
+			break;
+		switch (sc->p[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			sc->p += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			return fail(sc, "invalid escape in string");
+		}
+		unsigned u, lo;
+		if (sc->end - sc->p < 6 || hex4(sc->p + 2, &u) < 0)
+			return fail(sc, "invalid \\u escape");
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return fail(sc, "lone low surrogate in \\u escape");
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (sc->end - sc->p < 12 || sc->p[6] != '\\' || sc->p[7] != 'u' ||
+			    hex4(sc->p + 8, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+				return fail(sc, "lone high surrogate in \\u escape");
+			sc->p += 6;
+		}
+		sc->p += 6;
+	}
+	return fail(sc, "unterminated string");
+}
+
+static int number(struct scan *sc)
+{
+	const unsigned char *start = sc->p;
+	bool real = false;
+	if (*sc->p == '-')
+		sc->p++;
+	if (sc->p >= sc->end || !(*sc->p >= '0' && *sc->p <= '9'))
+		return fail(sc, "invalid number");
+	if (*sc->p == '0') {
+		sc->p++;
+	} else {
+		while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+			sc->p++;
+	}
+	if (sc->p < sc->end && *sc->p == '.') {
+		real = true;
+		sc->p++;
+		if (sc->p >= sc->end || !(*sc->p >= '0' && *sc->p <= '9'))
+			return fail(sc, "invalid number: digits expected after '.'");
+		while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+			sc->p++;
+	}
+	if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+		real = true;
+		sc->p++;
+		if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+			sc->p++;
+		if (sc->p >= sc->end || !(*sc->p >= '0' && *sc->p <= '9'))
+			return fail(sc, "invalid number: digits expected in exponent");
+		while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
+			sc->p++;
+	}
+	size_t n = (size_t)(sc->p - start);
+	if (!real) {
+		/* within int64: at most 19 digits, and compare at 19 */
+		bool neg = *start == '-';
+		const unsigned char *d = start + neg;
+		size_t digits = n - neg;
+		const char *max = neg ? "9223372036854775808" : "9223372036854775807";
+		if (digits > 19 || (digits == 19 && memcmp(d, max, 19) > 0)) {
+			sc->p = start;
+			return fail(sc, "too big integer");
+		}
+		return 0;
+	}
+	char stack[128], *buf = n < sizeof(stack) ? stack : malloc(n + 1);
+	if (!buf)
+		return fail(sc, "out of memory");
+	memcpy(buf, start, n);
+	buf[n] = '\0';
+	errno = 0;
+	double v = strtod(buf, NULL);
+	if (buf != stack)
+		free(buf);
+	if (isinf(v)) {
+		sc->p = start;
+		return fail(sc, "real number overflow");
+	}
+	return 0;
+}
+
+static int literal(struct scan *sc, const char *word, size_t n)
+{
+	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, word, n) != 0)
+		return fail(sc, "invalid token");
+	sc->p += n;
+	return 0;
+}
+
+int spur_json_check(const char *s, size_t n, struct spur_json_error *err)
+{
+	struct scan sc = {
+		.s = (const unsigned char *)s, .p = (const unsigned char *)s,
+		.end = (const unsigned char *)s + n, .err = err,
+	};
+	char stack[SPUR_JSON_MAX_DEPTH];	/* '{' or '[' per open container */
+	int depth = 0;
+	if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+		return fail(&sc, "byte order mark is not allowed");
+	/* Each round reads one value, then closes what it can. */
+	for (;;) {
+		skip_ws(&sc);
+		if (sc.p >= sc.end)
+			return fail(&sc, depth ? "unexpected end of input" : "no value");
+		int rc = 0;
+		switch (*sc.p) {
+		case '{':
+		case '[':
+			if (depth == SPUR_JSON_MAX_DEPTH)
+				return fail(&sc, "maximum parsing depth reached");
+			stack[depth++] = (char)*sc.p;
+			sc.p++;
+			skip_ws(&sc);
+			if (sc.p < sc.end && *sc.p == (stack[depth - 1] == '{' ? '}' : ']')) {
+				sc.p++;
+				depth--;
+				break;	/* an empty container is a complete value */
+			}
+			if (stack[depth - 1] == '{') {
+				if (sc.p >= sc.end || *sc.p != '"')
+					return fail(&sc, "string or '}' expected");
+				if ((rc = string(&sc)) < 0)
+					return rc;
+				skip_ws(&sc);
+				if (sc.p >= sc.end || *sc.p != ':')
+					return fail(&sc, "':' expected");
+				sc.p++;
+			}
+			continue;	/* now read the first member's value */
+		case '"': rc = string(&sc); break;
+		case 't': rc = literal(&sc, "true", 4); break;
+		case 'f': rc = literal(&sc, "false", 5); break;
+		case 'n': rc = literal(&sc, "null", 4); break;
+		default:
+			if (*sc.p == '-' || (*sc.p >= '0' && *sc.p <= '9'))
+				rc = number(&sc);
+			else
+				return fail(&sc, "invalid token");
+		}
+		if (rc < 0)
+			return rc;
+		/* A value is complete: close containers or go to the next member. */
+		for (;;) {
+			skip_ws(&sc);
+			if (depth == 0) {
+				if (sc.p != sc.end)
+					return fail(&sc, "end of file expected");
+				return 0;
+			}
+			char open = stack[depth - 1];
+			if (sc.p >= sc.end)
+				return fail(&sc, "unexpected end of input");
+			if (*sc.p == (open == '{' ? '}' : ']')) {
+				sc.p++;
+				depth--;
+				continue;
+			}
+			if (*sc.p != ',')
+				return fail(&sc, open == '{' ? "',' or '}' expected" : "',' or ']' expected");
+			sc.p++;
+			if (open == '{') {
+				skip_ws(&sc);
+				if (sc.p >= sc.end || *sc.p != '"')
+					return fail(&sc, "string expected");
+				if ((rc = string(&sc)) < 0)
+					return rc;
+				skip_ws(&sc);
+				if (sc.p >= sc.end || *sc.p != ':')
+					return fail(&sc, "':' expected");
+				sc.p++;
+			}
+			break;	/* read the next value */
+		}
+	}
+}
