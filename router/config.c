@@ -94,6 +94,24 @@ static bool is_target(const char *s)
 	return strcmp(colon + 1, "$LATEST") == 0 || all_of(colon + 1, "_-", 128);
 }
 
+/* A destination: file://PATH, queue://NAME, function://NAME[:QUAL], or a
+ * scheme served by a destination plugin (checked when plugins load), or a
+ * name from destinations: (later). */
+static bool is_destination(const char *s)
+{
+	const char *sep = strstr(s, "://");
+
+	if (!sep)
+		return is_word(s);
+	if (sep == s || !sep[3])
+		return false;
+	if (strncmp(s, "function://", 11) == 0)
+		return is_target(s + 11);
+	if (strncmp(s, "queue://", 8) == 0)
+		return is_fn_name(s + 8);
+	return true;
+}
+
 static bool is_idem_key(const char *s)
 {
 	return strcmp(s, "cloudevents") == 0 || strcmp(s, "webhook") == 0 ||
@@ -269,22 +287,33 @@ struct route_tmp {
 static void parse_route_match(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			      const struct spur_field *f);
 
+#define FN struct spur_fn_config
+/* Lambda's default: 1 min, then 2 min (factor 2, capped at 5 min). */
 static const struct spur_field backoff_table[] = {
-	CHECK(SPUR_OPT_DURATION, "base", "first retry delay", 1, 7 * MS_D),
-	CHECK(SPUR_OPT_DOUBLE, "factor", "growth per retry", 1, 10),
-	CHECK(SPUR_OPT_DURATION, "cap", "longest delay", 1, 7 * MS_D),
-	CHECK(SPUR_OPT_ENUM, "jitter", "none | full", 0, 0, .opt.choices = "none|full"),
+	LEAF(SPUR_OPT_DURATION, "base", "1m", FN, backoff_base_ms, "first retry delay",
+	     1, 7 * MS_D),
+	LEAF(SPUR_OPT_DOUBLE, "factor", "2", FN, backoff_factor, "growth per retry", 1, 10),
+	LEAF(SPUR_OPT_DURATION, "cap", "5m", FN, backoff_cap_ms, "longest delay", 1, 7 * MS_D),
+	LEAF(SPUR_OPT_ENUM, "jitter", "none", FN, backoff_jitter, "none | full", 0, 0,
+	     .opt.choices = "none|full"),
 	END,
 };
 
 static const struct spur_field async_table[] = {
-	CHECK(SPUR_OPT_INT, "max_retries", "retries after a function error", 0, 10),
-	CHECK(SPUR_OPT_DURATION, "max_event_age", "give up on older events", MS_S, 7 * MS_D),
+	LEAF(SPUR_OPT_INT, "max_retries", "2", FN, max_retries, "retries after a function error",
+	     0, 10),
+	LEAF(SPUR_OPT_DURATION, "max_event_age", "6h", FN, max_event_age_ms,
+	     "give up on older events", MS_S, 7 * MS_D),
 	SECTION("backoff", backoff_table, "retry schedule"),
-	CHECK(SPUR_OPT_STRLIST, "on_success", "destinations of success records", 0, 0),
-	CHECK(SPUR_OPT_STRLIST, "on_failure", "destinations of failure records", 0, 0),
+	LEAF(SPUR_OPT_STRLIST, "on_success", NULL, FN, on_success,
+	     "destinations of success records", 0, 0, .check = is_destination,
+	     .what = "a destination URI (file://, queue://, function://) or name"),
+	LEAF(SPUR_OPT_STRLIST, "on_failure", NULL, FN, on_failure,
+	     "destinations of failure records", 0, 0, .check = is_destination,
+	     .what = "a destination URI (file://, queue://, function://) or name"),
 	END,
 };
+#undef FN
 
 static const struct spur_field idempotency_table[] = {
 	CHECK(SPUR_OPT_STRING, "key", "where the key comes from", 0, 0, .flags = SPUR_FIELD_REQUIRED,
@@ -324,7 +353,7 @@ static const struct spur_field function_table[] = {
 	CUSTOM("aliases", check_aliases, "alias names to versions", .flags = SPUR_FIELD_FUTURE),
 	CUSTOM("provisioned", check_int_map, "warm contexts per alias or version",
 	       .flags = SPUR_FIELD_FUTURE),
-	SECTION("async", async_table, "asynchronous invocation", .flags = SPUR_FIELD_FUTURE),
+	SECTION("async", async_table, "asynchronous invocation"),
 	SECTION("idempotency", idempotency_table, "idempotency keys", .flags = SPUR_FIELD_FUTURE),
 	CHECK(SPUR_OPT_STRING, "description", "free text", 0, 0, .flags = SPUR_FIELD_FUTURE),
 	CHECK(SPUR_OPT_STRING, "isolation", "in-process or process", 0, 0, .flags = SPUR_FIELD_FUTURE),
@@ -383,6 +412,8 @@ static const struct spur_field admin_table[] = {
 
 static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			    const struct spur_field *f);
+static void parse_queues(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			 const struct spur_field *f);
 static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f);
 
@@ -396,12 +427,28 @@ static const struct spur_field top_table[] = {
 	SECTION("admin", admin_table, "management API"),
 	CUSTOM("functions", parse_functions, "functions by name"),
 	CUSTOM("routes", parse_routes, "ingress bindings"),
+	CUSTOM("queues", parse_queues, "internal queues by name"),
+	END,
+};
+
+/* queues: NAME: { ... } (the polling settings arrive with mappings) */
+static const struct spur_field queue_table[] = {
+	CHECK(SPUR_OPT_DURATION, "visibility_timeout", "lease of a received message", 1,
+	      12 * 3600 * MS_S, .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_INT, "max_receive", "receives before redrive", 1, 1000,
+	      .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_STRING, "dead_letter", "queue for redriven messages", 0, 0,
+	      .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_DURATION, "retention", "how long messages are kept", MS_S, 14 * MS_D,
+	      .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_INT, "max_depth", "messages held at most", 1, INT64_MAX,
+	      .flags = SPUR_FIELD_FUTURE),
 	END,
 };
 
 /* Top-level sections of features not built yet (when no plugin claims them). */
 static const char *const future_sections[] = {
-	"mqtt", "store", "destinations", "queues", "mappings", "zmq", "nats",
+	"mqtt", "destinations", "mappings", "zmq", "nats",
 };
 
 static bool valid_topic_filter(const char *s)
@@ -473,6 +520,25 @@ static void parse_route_match(struct spur_walk *w, const struct spur_ypair *p, v
 		spur_option_oom(w, p->line);
 }
 
+/* The section's n items as a zeroed array of `size`-byte elements, or NULL
+ * (reported) when the node is not of `kind`, or null/empty. */
+static void *section_array(struct spur_walk *w, const struct spur_ynode *v,
+			   enum spur_ynode_kind kind, size_t size, const char *what)
+{
+	void *a;
+
+	if (spur_yaml_is_null(v))
+		return NULL;
+	if (v->kind != kind) {
+		spur_option_report(w, v->line, "%s, got %s", what, spur_yaml_kind_name(v));
+		return NULL;
+	}
+	a = calloc(v->n ? v->n : 1, size);
+	if (!a)
+		spur_option_oom(w, v->line);
+	return a;
+}
+
 static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			    const struct spur_field *f)
 {
@@ -480,18 +546,10 @@ static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, voi
 	const struct spur_ynode *v = p->value;
 	size_t i;
 
-	if (spur_yaml_is_null(v))
+	cfg->functions = section_array(w, v, SPUR_YNODE_MAP, sizeof(*cfg->functions),
+				       "functions: expected a mapping of function names");
+	if (!cfg->functions)
 		return;
-	if (v->kind != SPUR_YNODE_MAP) {
-		spur_option_report(w, v->line, "functions: expected a mapping of function names, got %s",
-				   spur_yaml_kind_name(v));
-		return;
-	}
-	cfg->functions = calloc(v->n ? v->n : 1, sizeof(*cfg->functions));
-	if (!cfg->functions) {
-		spur_option_oom(w, v->line);
-		return;
-	}
 	for (i = 0; i < v->n; i++) {
 		const struct spur_ypair *fp = &v->pairs[i];
 		struct spur_fn_config *fn = &cfg->functions[cfg->n_functions];
@@ -515,6 +573,37 @@ static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, voi
 	}
 }
 
+static void parse_queues(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			 const struct spur_field *f)
+{
+	struct spur_config *cfg = base;
+	const struct spur_ynode *v = p->value;
+	size_t i;
+
+	cfg->queues = section_array(w, v, SPUR_YNODE_MAP, sizeof(*cfg->queues),
+				    "queues: expected a mapping of queue names");
+	if (!cfg->queues)
+		return;
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ypair *qp = &v->pairs[i];
+
+		if (!is_fn_name(qp->key) || strcmp(qp->key, "async") == 0 ||
+		    strcmp(qp->key, "outbox") == 0 || strcmp(qp->key, "undeliverable") == 0) {
+			spur_option_report(w, qp->line, "invalid queue name '%s' (1 to 64 letters, digits, "
+					   "'-' or '_'; async, outbox and undeliverable are spur's own)",
+					   qp->key);
+			continue;
+		}
+		cfg->queues[cfg->n_queues] = (struct spur_queue_config){
+			.name = spur_option_mem_strdup(cfg, qp->key),
+			.line = qp->line,
+		};
+		cfg->n_queues++;
+		if (!spur_yaml_is_null(qp->value))
+			spur_option_walk(w, qp->value, queue_table, NULL, qp->line, qp->key, NULL);
+	}
+}
+
 static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f)
 {
@@ -522,18 +611,10 @@ static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *
 	const struct spur_ynode *v = p->value;
 	size_t i;
 
-	if (spur_yaml_is_null(v))
+	cfg->routes = section_array(w, v, SPUR_YNODE_SEQ, sizeof(*cfg->routes),
+				    "routes: expected a list of routes");
+	if (!cfg->routes)
 		return;
-	if (v->kind != SPUR_YNODE_SEQ) {
-		spur_option_report(w, v->line, "routes: expected a list of routes, got %s",
-				   spur_yaml_kind_name(v));
-		return;
-	}
-	cfg->routes = calloc(v->n ? v->n : 1, sizeof(*cfg->routes));
-	if (!cfg->routes) {
-		spur_option_oom(w, v->line);
-		return;
-	}
 	for (i = 0; i < v->n; i++) {
 		const struct spur_ynode *it = v->items[i];
 		struct route_tmp rt = { .r = { .line = it->line }, .mode = -1 };
@@ -589,6 +670,39 @@ static bool add_section(struct spur_walk *w, const struct spur_ypair *p)
 		spur_option_oom(w, p->line);
 	cfg->n_sections++;
 	return true;
+}
+
+/* queue:// and function:// destinations name what exists. */
+static void check_destinations(struct spur_walk *w)
+{
+	const struct spur_config *cfg = w->cfg;
+
+	for (size_t i = 0; i < cfg->n_functions; i++) {
+		const struct spur_fn_config *fn = &cfg->functions[i];
+		const struct spur_strlist *lists[] = { &fn->on_success, &fn->on_failure };
+
+		for (size_t l = 0; l < 2; l++) {
+			for (size_t j = 0; j < lists[l]->n; j++) {
+				const char *d = lists[l]->v[j];
+				char name[65];
+				size_t n;
+
+				if (strncmp(d, "queue://", 8) == 0 && !spur_config_queue(cfg, d + 8))
+					spur_option_report(w, fn->line, "function '%s': %s: no queue named '%s' in queues:",
+							   fn->name, l ? "on_failure" : "on_success", d + 8);
+				if (strncmp(d, "function://", 11) != 0)
+					continue;
+				n = strcspn(d + 11, ":");
+				if (n >= sizeof(name))
+					continue;
+				memcpy(name, d + 11, n);
+				name[n] = '\0';
+				if (!spur_config_function(cfg, name))
+					spur_option_report(w, fn->line, "function '%s': %s: no function named '%s'",
+							   fn->name, l ? "on_failure" : "on_success", name);
+			}
+		}
+	}
 }
 
 /* Routes name functions that exist; no two routes bind the same thing. */
@@ -675,6 +789,7 @@ struct spur_config *spur_config_load(const char *path, FILE *err)
 	}
 	spur_option_walk(&w, root, top_table, cfg, root->line, "config", add_section);
 	check_routes(&w);
+	check_destinations(&w);
 	if (w.errors)
 		goto fail;
 	return cfg;
@@ -693,6 +808,15 @@ void spur_config_free(struct spur_config *cfg)
 	free(cfg->sections);
 	spur_yaml_free(cfg->doc);
 	free(cfg);
+}
+
+const struct spur_queue_config *spur_config_queue(const struct spur_config *cfg,
+						  const char *name)
+{
+	for (size_t i = 0; cfg && name && i < cfg->n_queues; i++)
+		if (strcmp(cfg->queues[i].name, name) == 0)
+			return &cfg->queues[i];
+	return NULL;
 }
 
 const struct spur_fn_config *spur_config_function(const struct spur_config *cfg,
@@ -751,8 +875,8 @@ int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err)
 		const char *hint;
 		bool future = false;
 
-		if (s->claimed)
-			continue;
+		if (s->claimed || strcmp(s->name, "store") == 0)
+			continue;	/* store: the host names the missing store plugin */
 		for (j = 0; j < COUNT(future_sections); j++)
 			future |= strcmp(s->name, future_sections[j]) == 0;
 		if (future) {

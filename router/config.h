@@ -44,6 +44,22 @@ struct spur_fn_config {
 	int64_t reserved;		/* concurrency.reserved; -1 = unlimited */
 	size_t n_env;
 	struct spur_env_pair *env;
+
+	/* async: (SPEC §2.2) */
+	int64_t max_retries;		/* default 2, 0 .. 10 */
+	int64_t max_event_age_ms;	/* default 6h, 1s .. 7d */
+	int64_t backoff_base_ms;	/* default 1m */
+	double backoff_factor;		/* default 2 */
+	int64_t backoff_cap_ms;		/* default 5m */
+	int backoff_jitter;		/* 0 none, 1 full */
+	struct spur_strlist on_success;	/* destination URIs or names */
+	struct spur_strlist on_failure;
+};
+
+/* A named internal queue (queues: in config). */
+struct spur_queue_config {
+	char *name;
+	int line;
 };
 
 struct spur_route_config {
@@ -77,6 +93,9 @@ struct spur_config {
 	struct spur_fn_config *functions;
 	size_t n_routes;
 	struct spur_route_config *routes;
+	size_t n_queues;
+	struct spur_queue_config *queues;
+	char *store_kind;		/* store.kind, default "sqlite" */
 	size_t n_sections;
 	struct spur_plugin_section *sections;
 
@@ -91,6 +110,8 @@ struct spur_config *spur_config_load(const char *path, FILE *err);
 void spur_config_free(struct spur_config *cfg);
 
 const struct spur_fn_config *spur_config_function(const struct spur_config *cfg,
+						  const char *name);
+const struct spur_queue_config *spur_config_queue(const struct spur_config *cfg,
 						  const char *name);
 
 /* Parse a plugin's options from the section named `name` (absent: all

@@ -62,9 +62,10 @@ struct spur_result {
 
 /* --- names ------------------------------------------------------------- */
 
-static bool name_ok(const char *s, size_t n)
+/* 1..max characters of [A-Za-z0-9_-]: Lambda's names and qualifiers. */
+static bool word_ok(const char *s, size_t n, size_t max)
 {
-	if (n == 0 || n > 64)
+	if (n == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -75,19 +76,14 @@ static bool name_ok(const char *s, size_t n)
 	return true;
 }
 
+static bool name_ok(const char *s, size_t n)
+{
+	return word_ok(s, n, 64);
+}
+
 static bool qual_ok(const char *s, size_t n)
 {
-	if (n == 7 && memcmp(s, "$LATEST", 7) == 0)
-		return true;
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return false;
-	}
-	return true;
+	return (n == 7 && memcmp(s, "$LATEST", 7) == 0) || word_ok(s, n, 128);
 }
 
 int spur_invoke_parse_target(const char *target, const char *qualifier,

@@ -193,6 +193,22 @@ static int number(struct scan *sc)
 	return 0;
 }
 
+/* An object member's key and its colon. */
+static int member_key(struct scan *sc, const char *expected)
+{
+	skip_ws(sc);
+	if (sc->p >= sc->end || *sc->p != '"')
+		return fail(sc, expected);
+	int rc = string(sc);
+	if (rc < 0)
+		return rc;
+	skip_ws(sc);
+	if (sc->p >= sc->end || *sc->p != ':')
+		return fail(sc, "':' expected");
+	sc->p++;
+	return 0;
+}
+
 static int literal(struct scan *sc, const char *word, size_t n)
 {
 	if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, word, n) != 0)
@@ -230,16 +246,9 @@ int spur_json_check(const char *s, size_t n, struct spur_json_error *err)
 				depth--;
 				break;	/* an empty container is a complete value */
 			}
-			if (stack[depth - 1] == '{') {
-				if (sc.p >= sc.end || *sc.p != '"')
-					return fail(&sc, "string or '}' expected");
-				if ((rc = string(&sc)) < 0)
-					return rc;
-				skip_ws(&sc);
-				if (sc.p >= sc.end || *sc.p != ':')
-					return fail(&sc, "':' expected");
-				sc.p++;
-			}
+			if (stack[depth - 1] == '{' &&
+			    (rc = member_key(&sc, "string or '}' expected")) < 0)
+				return rc;
 			continue;	/* now read the first member's value */
 		case '"': rc = string(&sc); break;
 		case 't': rc = literal(&sc, "true", 4); break;
@@ -272,17 +281,8 @@ int spur_json_check(const char *s, size_t n, struct spur_json_error *err)
 			if (*sc.p != ',')
 				return fail(&sc, open == '{' ? "',' or '}' expected" : "',' or ']' expected");
 			sc.p++;
-			if (open == '{') {
-				skip_ws(&sc);
-				if (sc.p >= sc.end || *sc.p != '"')
-					return fail(&sc, "string expected");
-				if ((rc = string(&sc)) < 0)
-					return rc;
-				skip_ws(&sc);
-				if (sc.p >= sc.end || *sc.p != ':')
-					return fail(&sc, "':' expected");
-				sc.p++;
-			}
+			if (open == '{' && (rc = member_key(&sc, "string expected")) < 0)
+				return rc;
 			break;	/* read the next value */
 		}
 	}

@@ -514,6 +514,10 @@ static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const 
 	case SPUR_OPT_STRLIST: {
 		struct spur_strlist *l = dst;
 
+		if (f->check && !f->check(text)) {
+			spur_option_report(w, line, "%s: '%s' is not %s", o->name, text, f->what);
+			return;
+		}
 		if (!l)
 			return;
 		l->v = spur_option_mem_alloc(w->cfg, sizeof(char *));
@@ -565,10 +569,14 @@ void spur_option_parse_leaf(struct spur_walk *w, const struct spur_ypair *p, voi
 	if (f->opt.type == SPUR_OPT_STRLIST && v->kind == SPUR_YNODE_SEQ) {
 		struct spur_strlist *l = dst;
 
-		for (i = 0; i < v->n; i++)
+		for (i = 0; i < v->n; i++) {
 			if (v->items[i]->kind != SPUR_YNODE_SCALAR)
 				spur_option_report(w, v->items[i]->line, "%s: expected a string in the list, got %s",
 						   f->opt.name, spur_yaml_kind_name(v->items[i]));
+			else if (f->check && !f->check(v->items[i]->text))
+				spur_option_report(w, v->items[i]->line, "%s: '%s' is not %s",
+						   f->opt.name, v->items[i]->text, f->what);
+		}
 		if (!l)
 			return;
 		l->n = 0;

@@ -127,15 +127,7 @@ static int t_read(lua_State *L)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return fail_errno(L, "read", lua_tostring(L, 1), errno);
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	got = spur_luart_read_all(fd, p, (size_t)st.st_size);
 	close(fd);
 	luaL_pushresultsize(&b, got);
 	return 1;

@@ -113,6 +113,9 @@ void spur_luart_check(lua_State *L, void *ud);	/* [-0, +0, v] */
 /* require(name) as a handler sees it. */
 int spur_luart_require(lua_State *L);		/* [-1, +1] lua_CFunction */
 
+/* Read up to size bytes of fd into p (EINTR retried); how many it got. */
+size_t spur_luart_read_all(int fd, char *p, size_t size);
+
 /* ljson.c ------------------------------------------------------------ */
 /* Parse JSON text and push its value; raises a Lua error on bad input. */
 void spur_luart_decode(lua_State *L, const char *s, size_t len);	/* [-0, +1, e] */

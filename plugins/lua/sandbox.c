@@ -468,18 +468,26 @@ static void push_file(lua_State *L, const char *path)
 	p = luaL_buffinitsize(L, &b, size + 1);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		while (got < size) {
-			ssize_t r = read(fd, p + got, size - got);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			got += (size_t)r;
-		}
+		got = spur_luart_read_all(fd, p, size);
 		close(fd);
 	}
 	luaL_pushresultsize(&b, got);
+}
+
+size_t spur_luart_read_all(int fd, char *p, size_t size)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t r = read(fd, p + got, size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
 }
 
 /* [-0, +1, e] Push the loader for module `name`, or raise. */

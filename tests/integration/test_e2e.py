@@ -298,6 +298,20 @@ class Check(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("/nonexistent.yaml", p.stderr)
 
+    def test_bad_plugins_refused(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(SPUR)))
+        plugdir = tempfile.mkdtemp(prefix="spurtest-plugins-")
+        for name in ("badabi", "badsize", "nosym"):
+            src = os.path.join(build, "tests", "unit", name + ".so")
+            with open(src, "rb") as f, open(os.path.join(plugdir, name + ".so"), "wb") as g:
+                g.write(f.read())
+        p, path = self.run_check("plugin_dir: %s\nfunctions:\n  f: { runtime: lua, code: f.lua }\n"
+                                 % plugdir, {"f.lua": "function handle() return 1 end\n"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("badabi.so: plugin ABI 99.0, but this spur speaks ABI 1.0", p.stderr)
+        self.assertIn("badsize.so: descriptor is 12 bytes", p.stderr)
+        self.assertIn("nosym.so: not a spur plugin", p.stderr)
+
     def test_plugins_listed(self):
         p = subprocess.run([SPUR, "plugins"], capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)

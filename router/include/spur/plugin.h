@@ -26,6 +26,8 @@
 #include "spur/option.h"
 #include "spur/invoke.h"
 #include "spur/runtime.h"
+#include "spur/store.h"
+#include "spur/destination.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +75,10 @@ struct spur_plugin {
 
 	/* Runtime role: NULL unless roles has SPUR_ROLE_RUNTIME. */
 	const struct spur_runtime *runtime;
+	/* Store role: NULL unless roles has SPUR_ROLE_STORE. */
+	const struct spur_store *store;
+	/* Destination role: NULL unless roles has SPUR_ROLE_DESTINATION. */
+	const struct spur_destination *destination;
 };
 
 /* Use once per plugin, at file scope:

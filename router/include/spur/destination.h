@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spur/destination.h - the destination role: where records go.
+ *
+ * A record (SPEC §6) leaves spur through the durable outbox: the host
+ * takes records from it in batches, calls deliver() for each record of a
+ * batch bound for one destination, then flush() once, and only then
+ * removes the delivered records from the outbox. A record whose delivery
+ * says RETRY stays, and is tried again with backoff; DROP makes it
+ * undeliverable (kept for replay).
+ *
+ *   open     one destination per target: the text after "scheme://" of a
+ *            destination URI ("file:///var/ok.jsonl" → "/var/ok.jsonl",
+ *            made absolute against the config directory by the plugin).
+ *   deliver  one record (JSON text, borrowed for the call). May buffer.
+ *   flush    make everything delivered since the last flush durable or
+ *            sent; 0, or a negative errno (then the whole batch retries).
+ *   close    release.
+ *
+ * deliver and flush for one destination are never called concurrently;
+ * they run on the host's outbox thread, never on a thread that runs
+ * handlers.
+ */
+#ifndef SPUR_DESTINATION_H
+#define SPUR_DESTINATION_H
+
+#include "spur/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum spur_deliver {
+	SPUR_DELIVER_OK = 0,
+	SPUR_DELIVER_RETRY,	/* temporary: try again later */
+	SPUR_DELIVER_DROP,	/* permanent: keep as undeliverable */
+};
+
+/* What a record is about, for templates and headers. Borrowed. */
+struct spur_record_meta {
+	uint32_t struct_size;
+	const char *function;
+	const char *version;
+	const char *condition;		/* "Success", "RetriesExhausted", "EventAgeExceeded" */
+	const char *request_id;		/* the event id */
+	unsigned hops;			/* function:// chain length so far */
+};
+
+struct spur_destination {
+	uint32_t struct_size;		/* sizeof(struct spur_destination) */
+	const char *scheme;		/* "file" */
+
+	int (*open)(void *instance, const char *target, void **dest,
+		    char *err, size_t errlen);
+	enum spur_deliver (*deliver)(void *dest, const char *record, size_t len,
+				     const struct spur_record_meta *meta,
+				     char *why, size_t whylen);
+	int (*flush)(void *dest);
+	void (*close)(void *dest);
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif
