@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cli.h - the client commands of `spur` (invoke, ...): they talk to a
+ * cli.h - the client commands of `spur` (invoke, queue, event): they talk to a
  * running router over HTTP, like the AWS CLI does.
  */
 #ifndef SPUR_CLI_H
@@ -15,5 +15,8 @@ enum spur_exit {
 };
 
 int spur_cli_invoke(int argc, char **argv);
+/* spur queue ls | peek | replay | purge; spur event ID (the admin API). */
+int spur_cli_queue(int argc, char **argv);
+int spur_cli_event(int argc, char **argv);
 
 #endif

@@ -315,13 +315,17 @@ static const struct spur_field async_table[] = {
 };
 #undef FN
 
-static const struct spur_field idempotency_table[] = {
-	CHECK(SPUR_OPT_STRING, "key", "where the key comes from", 0, 0, .flags = SPUR_FIELD_REQUIRED,
-	      .check = is_idem_key,
-	      .what = "a key source (header:NAME, json:/pointer, mqtt:NAME, cloudevents, webhook, payload)"),
-	CHECK(SPUR_OPT_DURATION, "ttl", "how long keys are kept", MS_S, 30 * MS_D),
-	END,
-};
+#define IDEM_TABLE(name, st, m)							\
+static const struct spur_field name[] = {						\
+	LEAF(SPUR_OPT_STRING, "key", NULL, st, m.key, "where the key comes from", 0, 0,	\
+	     .flags = SPUR_FIELD_REQUIRED, .check = is_idem_key,			\
+	     .what = "a key source (header:NAME, json:/pointer, mqtt:NAME, cloudevents, webhook, payload)"), \
+	LEAF(SPUR_OPT_DURATION, "ttl", "24h", st, m.ttl_ms, "how long keys are kept",	\
+	     MS_S, 30 * MS_D),								\
+	END,										\
+}
+IDEM_TABLE(fn_idempotency_table, struct spur_fn_config, idem);
+IDEM_TABLE(route_idempotency_table, struct route_tmp, r.idem);
 
 static const struct spur_field concurrency_table[] = {
 	LEAF(SPUR_OPT_INT, "reserved", NULL, struct spur_fn_config, reserved,
@@ -354,7 +358,7 @@ static const struct spur_field function_table[] = {
 	CUSTOM("provisioned", check_int_map, "warm contexts per alias or version",
 	       .flags = SPUR_FIELD_FUTURE),
 	SECTION("async", async_table, "asynchronous invocation"),
-	SECTION("idempotency", idempotency_table, "idempotency keys", .flags = SPUR_FIELD_FUTURE),
+	SECTION("idempotency", fn_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "description", "free text", 0, 0, .flags = SPUR_FIELD_FUTURE),
 	CHECK(SPUR_OPT_STRING, "isolation", "in-process or process", 0, 0, .flags = SPUR_FIELD_FUTURE),
 	END,
@@ -381,7 +385,7 @@ static const struct spur_field route_table[] = {
 	CHECK(SPUR_OPT_INT, "qos", "MQTT QoS", 0, 2, .flags = SPUR_FIELD_FUTURE),
 	CHECK(SPUR_OPT_STRING, "share", "shared subscription group", 0, 0, .flags = SPUR_FIELD_FUTURE),
 	SECTION("verify", verify_table, "webhook signature check", .flags = SPUR_FIELD_FUTURE),
-	SECTION("idempotency", idempotency_table, "idempotency keys", .flags = SPUR_FIELD_FUTURE),
+	SECTION("idempotency", route_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "queue", "queue name", 0, 0, .flags = SPUR_FIELD_FUTURE),
 	END,
 };
@@ -805,6 +809,7 @@ void spur_config_free(struct spur_config *cfg)
 	spur_option_mem_free(cfg);
 	free(cfg->functions);
 	free(cfg->routes);
+	free(cfg->queues);
 	free(cfg->sections);
 	spur_yaml_free(cfg->doc);
 	free(cfg);

@@ -29,6 +29,12 @@ struct spur_env_pair {
 	char *value;
 };
 
+/* idempotency: (SPEC §5) */
+struct spur_idem_config {
+	char *key;			/* the key source; NULL: none */
+	int64_t ttl_ms;			/* default 24h */
+};
+
 struct spur_fn_config {
 	char *name;
 	int line;			/* where the function is defined */
@@ -54,6 +60,7 @@ struct spur_fn_config {
 	int backoff_jitter;		/* 0 none, 1 full */
 	struct spur_strlist on_success;	/* destination URIs or names */
 	struct spur_strlist on_failure;
+	struct spur_idem_config idem;
 };
 
 /* A named internal queue (queues: in config). */
@@ -68,6 +75,7 @@ struct spur_route_config {
 	char *match;			/* "POST /hooks/x" or a topic filter */
 	char *target;			/* "fn[:qual]" */
 	enum spur_mode mode;		/* http default sync, mqtt default async */
+	struct spur_idem_config idem;	/* overrides the function's when key is set */
 };
 
 /* A top-level section handed to a plugin's option table. */

@@ -272,10 +272,8 @@ static void *reaper_main(void *arg)
 		if (next == INT64_MAX) {
 			pthread_cond_wait(&r->wake, &r->lock);
 		} else {
-			struct timespec ts = {
-				.tv_sec = next / 1000000000,
-				.tv_nsec = next % 1000000000,
-			};
+			struct timespec ts;
+			spur_deadline_timespec(next, &ts);
 			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 		}
 	}

@@ -14,7 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "async.h"
 #include "context.h"
+#include "outbox.h"
+#include "yaml.h"
 #include "function.h"
 #include "host.h"
 #include "invoke.h"
@@ -41,6 +44,12 @@ struct spur_host {
 	size_t n_routes;
 	struct spur_route *routes;
 
+	/* durable state: the store plugin chosen by store.kind */
+	struct spur_loaded_plugin *store_plugin;
+	bool store_open;
+	struct spur_outbox *outbox;
+	struct spur_async *async;
+
 	pthread_mutex_t ready_lock;
 	size_t n_ready;
 	struct ready_entry ready[32];
@@ -64,6 +73,47 @@ static int make_dir(const char *path)
 	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* store.kind from the store: section (default sqlite), and its line. */
+static const char *store_kind(const struct spur_config *cfg, int *line)
+{
+	for (size_t i = 0; i < cfg->n_sections; i++) {
+		const struct spur_plugin_section *s = &cfg->sections[i];
+		if (strcmp(s->name, "store") != 0 || s->node->kind != SPUR_YNODE_MAP)
+			continue;
+		*line = s->line;
+		const struct spur_ypair *k = spur_yaml_map_find(s->node, "kind");
+		if (k && k->value->kind == SPUR_YNODE_SCALAR)
+			return k->value->text;
+	}
+	return "sqlite";
+}
+
+/* The chosen store plugin's options live in store: (SPEC §4.2) beside
+ * `kind`: parse them with the plugin's table plus a `kind` entry that
+ * writes past the plugin's own block. */
+static int store_options(struct spur_config *cfg, struct spur_loaded_plugin *p, FILE *err)
+{
+	size_t n = 0;
+	while (p->desc.options && p->desc.options[n].name)
+		n++;
+	struct spur_option *table = calloc(n + 2, sizeof(*table));
+	size_t off = (p->desc.options_size + 7) & ~(size_t)7;
+	p->options = calloc(1, off + sizeof(char *));
+	if (!table || !p->options) {
+		free(table);
+		return -ENOMEM;
+	}
+	if (n)
+		memcpy(table, p->desc.options, n * sizeof(*table));
+	table[n] = (struct spur_option){
+		.type = SPUR_OPT_STRING, .name = "kind", .def = "sqlite", .offset = off,
+		.description = "the store plugin: sqlite (default), nats",
+	};
+	int rc = spur_config_plugin_options(cfg, "store", table, p->options, err);
+	free(table);
+	return rc;
 }
 
 struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
@@ -93,8 +143,17 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 		goto fail;
 	/* Options first, for every plugin, so one run reports every error. */
 	bool ok = true;
+	int kind_line = 0;
+	const char *kind = store_kind(cfg, &kind_line);
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
 		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if ((p->desc.roles & SPUR_ROLE_STORE) && p->desc.store &&
+		    strcmp(p->desc.store->kind, kind) == 0 && !h->store_plugin) {
+			h->store_plugin = p;
+			if (store_options(cfg, p, err) < 0)
+				ok = false;
+			continue;
+		}
 		p->options = calloc(1, p->desc.options_size ? p->desc.options_size : 1);
 		if (!p->options)
 			goto fail;
@@ -102,6 +161,14 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 		    spur_config_plugin_options(cfg, p->desc.name, p->desc.options,
 					       p->options, err) < 0)
 			ok = false;
+	}
+	if (!h->store_plugin && kind_line) {
+		fprintf(err, "%s:%d: store: no store plugin of kind '%s' in this build\n",
+			cfg->file, kind_line, kind);
+		ok = false;
+	} else if (!h->store_plugin) {
+		fprintf(err, "%s: warning: no store plugin in this build: asynchronous invocation is off\n",
+			cfg->file);
 	}
 	if (spur_config_check_unclaimed(cfg, err) < 0)
 		ok = false;
@@ -164,6 +231,10 @@ void spur_host_free(struct spur_host *h)
 	 * which still use the registry and the runtimes. */
 	spur_host_stop(h);
 	fini_plugins(h, true);
+	spur_async_free(h->async);	/* after the sources: they submit events */
+	spur_outbox_free(h->outbox);	/* after async: it prepares records */
+	if (h->store_open)
+		h->store_plugin->desc.store->close(h->store_plugin->instance);
 	spur_reaper_stop(h->reaper);
 	spur_registry_free(h->registry);	/* contexts end before their runtimes */
 	fini_plugins(h, false);
@@ -175,16 +246,43 @@ void spur_host_free(struct spur_host *h)
 	free(h);
 }
 
+/* Open the store, resume what it holds, start the workers and the outbox. */
+static int start_async(struct spur_host *h)
+{
+	if (!h->store_plugin)
+		return 0;
+	const struct spur_store *st = h->store_plugin->desc.store;
+	void *si = h->store_plugin->instance;
+	int rc = st->open(si);
+	if (rc < 0) {
+		spur_log_write(&h->log, SPUR_LOG_ERROR, NULL, "store '%s' did not open: %s",
+			       st->kind, spur_strerror(rc));
+		return rc;
+	}
+	h->store_open = true;
+	h->outbox = spur_outbox_new(h, st, si);
+	h->async = h->outbox ? spur_async_new(h, st, si, h->outbox) : NULL;
+	if (!h->async)
+		return -ENOMEM;
+	rc = spur_outbox_start(h->outbox);
+	if (rc == 0)
+		rc = spur_async_start(h->async);
+	return rc;
+}
+
 int spur_host_start(struct spur_host *h)
 {
 	h->reaper = spur_reaper_start(h->pools, spur_registry_count(h->registry));
 	if (!h->reaper)
 		return -ENOMEM;
+	int rc = start_async(h);
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
 		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
 		if (!(p->desc.roles & SPUR_ROLE_SOURCE) || !p->desc.start)
 			continue;
-		int rc = p->desc.start(p->instance);
+		rc = p->desc.start(p->instance);
 		if (rc < 0) {
 			spur_log_write(&h->log, SPUR_LOG_ERROR, NULL, "plugin '%s' did not start: %s",
 				       p->desc.name, spur_strerror(rc));
@@ -276,6 +374,38 @@ struct spur_registry *spur_host_registry(struct spur_host *h)
 	return h->registry;
 }
 
+struct spur_async *spur_host_async(struct spur_host *h)
+{
+	return h->async;
+}
+
+struct spur_outbox *spur_host_outbox(struct spur_host *h)
+{
+	return h->outbox;
+}
+
+const struct spur_store *spur_host_store(struct spur_host *h, void **instance)
+{
+	if (!h->store_open)
+		return NULL;
+	*instance = h->store_plugin->instance;
+	return h->store_plugin->desc.store;
+}
+
+const struct spur_destination *spur_host_destination(struct spur_host *h, const char *scheme,
+						     void **instance)
+{
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if ((p->desc.roles & SPUR_ROLE_DESTINATION) && p->desc.destination && p->instance &&
+		    strcmp(p->desc.destination->scheme, scheme) == 0) {
+			*instance = p->instance;
+			return p->desc.destination;
+		}
+	}
+	return NULL;
+}
+
 const struct spur_log *spur_host_log(const struct spur_host *h)
 {
 	return &h->log;
@@ -339,6 +469,9 @@ SPUR_API void spur_host_set_ready(struct spur_host *host, const void *who, bool 
 SPUR_API int spur_host_ready(struct spur_host *host, char *why, size_t len)
 {
 	int ready = 1;
+	if (host->store_open && host->store_plugin->desc.store->writable &&
+	    !host->store_plugin->desc.store->writable(host->store_plugin->instance, why, len))
+		return 0;	/* disk full, queue at its depth: async intake answers 503 */
 	pthread_mutex_lock(&host->ready_lock);
 	for (size_t i = 0; i < host->n_ready; i++) {
 		if (!host->ready[i].ready) {
@@ -379,6 +512,11 @@ SPUR_API const char *spur_route_target(const struct spur_route *r)
 SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r)
 {
 	return r->cfg->mode;
+}
+
+const struct spur_route_config *spur_host_route_config(const struct spur_route *r)
+{
+	return r->cfg;
 }
 
 SPUR_API int spur_route_line(const struct spur_route *r)

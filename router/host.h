@@ -18,6 +18,8 @@
 #include "log.h"
 
 struct spur_registry;
+struct spur_async;
+struct spur_outbox;
 
 /* Build a host from a loaded config (ownership moves to the host, also on
  * failure). Errors go to `err` as FILE:LINE lines; returns NULL then. */
@@ -39,6 +41,17 @@ void spur_host_list_plugins(struct spur_host *h, FILE *out);
 const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *name,
 					     void **instance);
 struct spur_registry *spur_host_registry(struct spur_host *h);
+/* The async subsystem, or NULL when no store is open. */
+struct spur_async *spur_host_async(struct spur_host *h);
+/* The outbox, or NULL when no store is open. */
+struct spur_outbox *spur_host_outbox(struct spur_host *h);
+/* The destination plugin serving a URI scheme ("file"), or NULL. */
+const struct spur_destination *spur_host_destination(struct spur_host *h, const char *scheme,
+						     void **instance);
+/* The config of a route handle (struct spur_route of the SDK). */
+const struct spur_route_config *spur_host_route_config(const struct spur_route *r);
+/* The open store, or NULL. */
+const struct spur_store *spur_host_store(struct spur_host *h, void **instance);
 const struct spur_log *spur_host_log(const struct spur_host *h);
 const struct spur_config *spur_host_config(const struct spur_host *h);
 

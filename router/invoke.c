@@ -22,6 +22,8 @@
 #include "context.h"
 #include "function.h"
 #include "host.h"
+#include "async.h"
+#include "idempotency.h"
 #include "invoke.h"
 #include "json.h"
 #include "log.h"
@@ -58,6 +60,7 @@ struct spur_result {
 	const char *error_type;
 	char *error_message;
 	int retry_after;
+	bool replayed;
 };
 
 /* --- names ------------------------------------------------------------- */
@@ -266,52 +269,51 @@ static struct spur_context *cold_start(struct spur_pool *pool, struct spur_invoc
 	return ctx;
 }
 
-SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
-					 const struct spur_invoke_args *args)
+/* A target and qualifier → the function and version, or NULL with r
+ * filled with the error. */
+static struct spur_function *resolve(struct spur_host *host, const char *target,
+				     const char *qualifier, struct spur_result *r,
+				     struct spur_fn **fnp, const char **qual, size_t *qual_len)
 {
-	struct spur_result *r = result_new();
-	if (!r)
-		return NULL;
-	const char *name, *qual;
-	size_t name_len, qual_len;
+	const char *name;
+	size_t name_len;
 	char why[512];
-	if (spur_invoke_parse_target(args->target, args->qualifier, &name, &name_len,
-				     &qual, &qual_len, why, sizeof(why)) < 0)
-		return fail(r, SPUR_STATUS_BAD_REQUEST, "ValidationException", "%s", why);
-
+	if (spur_invoke_parse_target(target, qualifier, &name, &name_len,
+				     qual, qual_len, why, sizeof(why)) < 0) {
+		fail(r, SPUR_STATUS_BAD_REQUEST, "ValidationException", "%s", why);
+		return NULL;
+	}
 	const struct spur_config *cfg = spur_host_config(host);
 	struct spur_fn *fn = spur_registry_find(spur_host_registry(host), name, name_len);
-	if (!fn)
-		return fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
-			    "Function not found: arn:aws:lambda:%s:%s:function:%.*s%s%.*s",
-			    cfg->arn_region, cfg->arn_account, (int)name_len, name,
-			    qual ? ":" : "", (int)qual_len, qual ? qual : "");
-	struct spur_function *ver = spur_fn_version(fn, qual, qual_len);
-	if (!ver)
-		return fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
-			    "Function not found: %s:%.*s", spur_fn_arn(fn), (int)qual_len, qual);
-	r->version = spur_function_version(ver);
-
-	if (args->mode == SPUR_MODE_DRYRUN) {
-		r->status = SPUR_STATUS_DRYRUN_OK;
-		return r;
+	if (!fn) {
+		fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
+		     "Function not found: arn:aws:lambda:%s:%s:function:%.*s%s%.*s",
+		     cfg->arn_region, cfg->arn_account, (int)name_len, name,
+		     *qual ? ":" : "", (int)*qual_len, *qual ? *qual : "");
+		return NULL;
 	}
-	if (args->mode == SPUR_MODE_ASYNC)
-		return fail(r, SPUR_STATUS_NOT_IMPLEMENTED, "ServiceException",
-			    "asynchronous invocation (Event) is not available in this build yet");
+	struct spur_function *ver = spur_fn_version(fn, *qual, *qual_len);
+	if (!ver) {
+		fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
+		     "Function not found: %s:%.*s", spur_fn_arn(fn), (int)*qual_len, *qual);
+		return NULL;
+	}
+	r->version = spur_function_version(ver);
+	*fnp = fn;
+	return ver;
+}
 
-	const char *payload = args->payload_len ? args->payload : "{}";
-	size_t payload_len = args->payload_len ? args->payload_len : 2;
-	struct spur_json_error jerr;
-	if (spur_json_check(payload, payload_len, &jerr) < 0)
-		return fail(r, SPUR_STATUS_BAD_CONTENT, "InvalidRequestContentException",
-			    "Could not parse request body into json: %s at line %d column %d",
-			    jerr.text, jerr.line, jerr.column);
-
+/* One run of a resolved function: fills r with OK (result or function
+ * error) or THROTTLED. */
+static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+		const char *qual, size_t qual_len, const char *payload, size_t payload_len,
+		unsigned attempt, bool log_tail, struct spur_result *r)
+{
 	if (spur_fn_slot_take(fn) < 0) {
 		r->retry_after = 1;
-		return fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
-			    "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
+		fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
+		     "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
+		return;
 	}
 
 	const struct spur_fn_config *c = spur_fn_config(fn);
@@ -325,22 +327,22 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 		.ver = ver,
 		.request_id = r->request_id,
 		.arn = arn,
-		.attempt = 1,
+		.attempt = attempt,
 		.payload = payload,
 		.payload_len = payload_len,
 		.logctx = {
 			.request_id = r->request_id,
 			.function = c->name,
 			.version = r->version,
-			.tail = args->log_tail ? &tail : NULL,
+			.tail = log_tail ? &tail : NULL,
 		},
 	};
 	struct timing t = { .start = spur_now_ns() };
-	enum spur_run run = SPUR_RUN_OK;
+	enum spur_run outcome = SPUR_RUN_OK;
 	struct spur_pool *pool = spur_function_pool(ver);
 	struct spur_context *ctx = spur_pool_take(pool);
 	if (!ctx)
-		ctx = cold_start(pool, &inv, c, &t, &run);
+		ctx = cold_start(pool, &inv, c, &t, &outcome);
 	spur_log_write(inv.log, SPUR_LOG_INFO, &inv.logctx, "START RequestId: %s Version: %s",
 		       r->request_id, r->version);
 	if (ctx) {
@@ -349,20 +351,20 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 		inv.ctx = ctx;
 		inv.deadline_ns = spur_now_ns() + c->timeout_ms * 1000000;
 		inv.deadline_epoch_ms = spur_epoch_ms() + c->timeout_ms;
-		run = rt->invoke(spur_context_runtime_state(ctx), &inv);
+		outcome = rt->invoke(spur_context_runtime_state(ctx), &inv);
 	}
-	if (run != SPUR_RUN_OK)
-		default_error(&inv, run, c);
-	report(&inv, c, &t, run);
+	if (outcome != SPUR_RUN_OK)
+		default_error(&inv, outcome, c);
+	report(&inv, c, &t, outcome);
 	if (ctx)
-		spur_pool_put(pool, ctx, run == SPUR_RUN_OK || run == SPUR_RUN_ERROR);
-	if (run == SPUR_RUN_OOM)
+		spur_pool_put(pool, ctx, outcome == SPUR_RUN_OK || outcome == SPUR_RUN_ERROR);
+	if (outcome == SPUR_RUN_OOM)
 		malloc_trim(0);	/* hand a memory bomb's pages back to the system */
 	spur_fn_slot_give(fn);
 	json_decref(inv.json);
 
 	r->status = SPUR_STATUS_OK;
-	if (run == SPUR_RUN_OK) {
+	if (outcome == SPUR_RUN_OK) {
 		r->body = inv.result ? inv.result : strdup("null");
 		r->body_len = inv.result ? inv.result_len : 4;
 		inv.result = NULL;
@@ -372,14 +374,243 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 		r->body_len = inv.error_len;
 		inv.error = NULL;
 	}
-	if (args->log_tail) {
+	if (log_tail) {
 		size_t off = tail.len > SPUR_LOG_TAIL ? tail.len - SPUR_LOG_TAIL : 0;
 		r->log_tail = spur_base64(tail.data ? tail.data + off : "", tail.len - off);
 	}
 	spur_buf_fini(&tail);
 	inv_fini(&inv);
 	if (!r->body)
-		return fail(r, SPUR_STATUS_INTERNAL, "ServiceException", "out of memory");
+		fail(r, SPUR_STATUS_INTERNAL, "ServiceException", "out of memory");
+}
+
+/* --- idempotency (SPEC §5) ------------------------------------------------ */
+
+struct idem {
+	char scoped[64 + 1 + SPUR_IDEM_KEY_MAX + 1];	/* "<function>\n<key>" */
+	char fp[65];
+	int64_t ttl_ms;
+};
+
+/* A key's stored value met again: replay, 409 or 422 (SPEC §5's table). */
+static struct spur_result *existing(struct spur_result *r, const struct idem *id,
+				    const struct spur_store_conflict *c, bool async)
+{
+	json_t *v = c->value ? json_loadb(c->value, c->value_len, 0, NULL) : NULL;
+	const char *state = json_string_value(json_object_get(v, "state"));
+	const char *fp = json_string_value(json_object_get(v, "fp"));
+	const char *event = json_string_value(json_object_get(v, "event"));
+	json_t *body = json_object_get(v, "body");
+	if (fp && strcmp(fp, id->fp) != 0) {
+		fail(r, SPUR_STATUS_MISMATCH, "IdempotencyKeyMismatch",
+		     "this idempotency key was used with a different payload");
+	} else if (async && event) {
+		snprintf(r->request_id, sizeof(r->request_id), "%s", event);
+		r->status = SPUR_STATUS_ACCEPTED;
+		r->replayed = true;
+	} else if (!async && state && strcmp(state, "done") == 0 && body) {
+		r->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		r->body_len = r->body ? strlen(r->body) : 0;
+		r->status = r->body ? SPUR_STATUS_OK : SPUR_STATUS_INTERNAL;
+		r->replayed = true;
+	} else {
+		fail(r, SPUR_STATUS_CONFLICT, "IdempotencyKeyInProgress",
+		     "a request with this idempotency key is still being processed");
+	}
+	json_decref(v);
+	return r;
+}
+
+static int idem_apply(struct spur_host *host, struct spur_store_op *op, size_t n,
+		      struct spur_store_conflict *c)
+{
+	void *si;
+	const struct spur_store *st = spur_host_store(host, &si);
+	return st ? st->apply(si, op, n, c) : -ENOTSUP;
+}
+
+/* A sync call with a key: hold the key while running (it expires at the
+ * handler's deadline), keep the answer of a success, drop the key after a
+ * function error so that a retry runs again. */
+static void run_idempotent(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+			   const char *qual, size_t qual_len, const char *payload, size_t len,
+			   const struct idem *id, bool log_tail, struct spur_result *r)
+{
+	const struct spur_fn_config *c = spur_fn_config(fn);
+	char running[128];
+	snprintf(running, sizeof(running), "{\"state\":\"running\",\"fp\":\"%s\"}", id->fp);
+	struct spur_store_op op = {
+		.kind = SPUR_STORE_KEY_CREATE, .ns = SPUR_IDEM_NS, .key = id->scoped,
+		.value = running, .value_len = strlen(running),
+		.expires_ms = spur_store_now_ms() + c->timeout_ms + c->init_timeout_ms,
+	};
+	struct spur_store_conflict conflict = { 0 };
+	int rc = idem_apply(host, &op, 1, &conflict);
+	if (rc == -EEXIST) {
+		existing(r, id, &conflict, false);
+		free(conflict.value);
+		return;
+	}
+	if (rc < 0) {
+		r->retry_after = 1;
+		fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+		     "idempotency keys cannot be stored now: %s", spur_strerror(rc));
+		return;
+	}
+	run(host, fn, ver, qual, qual_len, payload, len, 1, log_tail, r);
+	struct spur_buf done;
+	spur_buf_init(&done);
+	if (r->status == SPUR_STATUS_OK && !r->function_error) {
+		spur_buf_printf(&done, "{\"state\":\"done\",\"fp\":\"%s\",\"version\":", id->fp);
+		spur_buf_json_string(&done, r->version, strlen(r->version));
+		spur_buf_puts(&done, ",\"body\":");
+		spur_buf_append(&done, r->body, r->body_len);
+		spur_buf_puts(&done, "}");
+		op = (struct spur_store_op){
+			.kind = SPUR_STORE_KEY_SET, .ns = SPUR_IDEM_NS, .key = id->scoped,
+			.value = done.data, .value_len = done.len,
+			.expires_ms = spur_store_now_ms() + id->ttl_ms,
+		};
+	} else {
+		op = (struct spur_store_op){ .kind = SPUR_STORE_KEY_DELETE, .ns = SPUR_IDEM_NS,
+					     .key = id->scoped };
+	}
+	if (done.failed || idem_apply(host, &op, 1, NULL) < 0)
+		spur_log_write(spur_host_log(host), SPUR_LOG_WARN, NULL,
+			       "idempotency key of %s was not updated; it expires by itself",
+			       r->request_id);
+	spur_buf_fini(&done);
+}
+
+/* An async event with a key: the key and the event in one atomic batch. */
+static struct spur_result *submit_idempotent(struct spur_host *host, struct spur_fn *fn,
+					     const char *qual, size_t qual_len,
+					     const char *payload, size_t len,
+					     const struct idem *id, struct spur_result *r)
+{
+	char accepted[192];
+	snprintf(accepted, sizeof(accepted), "{\"state\":\"accepted\",\"fp\":\"%s\",\"event\":\"%s\"}",
+		 id->fp, r->request_id);
+	struct spur_store_op op = {
+		.kind = SPUR_STORE_KEY_CREATE, .ns = SPUR_IDEM_NS, .key = id->scoped,
+		.value = accepted, .value_len = strlen(accepted),
+		.expires_ms = spur_store_now_ms() + id->ttl_ms,
+	};
+	struct spur_store_conflict conflict = { 0 };
+	char why[256];
+	int rc = spur_async_submit(spur_host_async(host), fn, qual, qual_len, payload, len,
+				   r->request_id, 0, &op, &conflict, why, sizeof(why));
+	if (rc == -EEXIST) {
+		existing(r, id, &conflict, true);
+		free(conflict.value);
+		return r;
+	}
+	if (rc == 0) {
+		r->status = SPUR_STATUS_ACCEPTED;
+		return r;
+	}
+	r->retry_after = 1;
+	return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException", "the event was not stored: %s", why);
+}
+
+/* 1 and `id` filled when the call has a key; 0 when not; -1 with r set
+ * to the 400 when the key is invalid. */
+static int idem_prepare(struct spur_host *host, struct spur_fn *fn,
+			const struct spur_invoke_args *args, const char *payload, size_t len,
+			struct idem *id, struct spur_result *r)
+{
+	bool has_extras = args->struct_size >= offsetof(struct spur_invoke_args, route) +
+						sizeof(args->route);
+	const struct spur_route_config *rc = has_extras && args->route ?
+		spur_host_route_config(args->route) : NULL;
+	const struct spur_idem_config *ic = spur_idem_config(spur_fn_config(fn), rc);
+	if (!ic)
+		return 0;
+	char key[SPUR_IDEM_KEY_MAX + 1], why[256];
+	int k = spur_idem_key(ic, has_extras ? args->attrs : NULL, has_extras ? args->n_attrs : 0,
+			      payload, len, key, why, sizeof(why));
+	if (k < 0) {
+		fail(r, SPUR_STATUS_BAD_REQUEST, "InvalidParameterValueException", "%s", why);
+		return -1;
+	}
+	if (k == 0)
+		return 0;
+	snprintf(id->scoped, sizeof(id->scoped), "%s\n%s", spur_fn_config(fn)->name, key);
+	spur_idem_fingerprint(payload, len, id->fp);
+	id->ttl_ms = ic->ttl_ms;
+	return 1;
+}
+
+SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
+					 const struct spur_invoke_args *args)
+{
+	struct spur_result *r = result_new();
+	if (!r)
+		return NULL;
+	struct spur_fn *fn;
+	const char *qual;
+	size_t qual_len;
+	struct spur_function *ver = resolve(host, args->target, args->qualifier, r, &fn,
+					    &qual, &qual_len);
+	if (!ver)
+		return r;
+	if (args->mode == SPUR_MODE_DRYRUN) {
+		r->status = SPUR_STATUS_DRYRUN_OK;
+		return r;
+	}
+	const char *payload = args->payload_len ? args->payload : "{}";
+	size_t payload_len = args->payload_len ? args->payload_len : 2;
+	struct spur_json_error jerr;
+	if (spur_json_check(payload, payload_len, &jerr) < 0)
+		return fail(r, SPUR_STATUS_BAD_CONTENT, "InvalidRequestContentException",
+			    "Could not parse request body into json: %s at line %d column %d",
+			    jerr.text, jerr.line, jerr.column);
+	struct idem id;
+	int keyed = idem_prepare(host, fn, args, payload, payload_len, &id, r);
+	if (keyed < 0)
+		return r;
+	if (keyed && !spur_host_async(host))
+		keyed = 0;	/* no store: keys cannot be kept (logged at start) */
+	if (args->mode == SPUR_MODE_ASYNC) {
+		struct spur_async *a = spur_host_async(host);
+		if (!a)
+			return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+				    "asynchronous invocation needs a store; none is open");
+		if (keyed)
+			return submit_idempotent(host, fn, qual, qual_len, payload, payload_len, &id, r);
+		char why[256];
+		int rc = spur_async_submit(a, fn, qual, qual_len, payload, payload_len,
+					   r->request_id, 0, NULL, NULL, why, sizeof(why));
+		if (rc == 0) {
+			r->status = SPUR_STATUS_ACCEPTED;
+			return r;
+		}
+		r->retry_after = 1;
+		return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+			    "the event was not stored: %s", why);
+	}
+	if (keyed)
+		run_idempotent(host, fn, ver, qual, qual_len, payload, payload_len, &id,
+			       args->log_tail, r);
+	else
+		run(host, fn, ver, qual, qual_len, payload, payload_len, 1, args->log_tail, r);
+	return r;
+}
+
+struct spur_result *spur_invoke_event(struct spur_host *host, const char *target,
+				      const char *payload, size_t len,
+				      const char *request_id, unsigned attempt)
+{
+	struct spur_result *r = result_new();
+	if (!r)
+		return NULL;
+	snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
+	struct spur_fn *fn;
+	const char *qual;
+	size_t qual_len;
+	struct spur_function *ver = resolve(host, target, NULL, r, &fn, &qual, &qual_len);
+	if (ver)
+		run(host, fn, ver, qual, qual_len, payload, len, attempt, false, r);
 	return r;
 }
 
@@ -473,6 +704,11 @@ SPUR_API const char *spur_result_error_type(const struct spur_result *r)
 SPUR_API const char *spur_result_error_message(const struct spur_result *r)
 {
 	return r->error_message ? r->error_message : "";
+}
+
+SPUR_API bool spur_result_replayed(const struct spur_result *r)
+{
+	return r->replayed;
 }
 
 SPUR_API int spur_result_retry_after(const struct spur_result *r)

@@ -23,6 +23,12 @@ int spur_invoke_init_once(struct spur_host *h, struct spur_function *ver,
 struct spur_context *spur_invoke_cold_start(struct spur_host *h, struct spur_function *ver,
 					    char *why, size_t len);
 
+/* Run one stored event (async workers): `target` is "fn[:qual]", the
+ * request id is the event's id. Always a result (NULL: out of memory). */
+struct spur_result *spur_invoke_event(struct spur_host *host, const char *target,
+				      const char *payload, size_t len,
+				      const char *request_id, unsigned attempt);
+
 /* Split a FunctionName (name, name:qual, ARN, partial ARN) and an optional
  * separate qualifier. Returns 0, or -EINVAL with a message in `why`.
  * The name and qualifier point into `target` / `qualifier`. */

@@ -26,6 +26,8 @@ static void usage(FILE *out)
 	      "  serve   -c FILE        run the router in the foreground\n"
 	      "  check   -c FILE        validate the config and INIT every handler once\n"
 	      "  invoke  [-e URL] FN[:QUAL] [--payload JSON|@FILE] [--async] [--log]\n"
+	      "  queue   [-e URL] ls | peek NAME [-n N] | replay NAME [--to FN[:QUAL]] | purge NAME\n"
+	      "  event   [-e URL] EVENT-ID  status and record of one async event\n"
 	      "  plugins [-c FILE]      list loaded plugins and their options\n"
 	      "  --version | --help | COMMAND --help\n"
 	      "\n"
@@ -185,6 +187,10 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "invoke") == 0)
 		return spur_cli_invoke(argc - 1, argv + 1);
+	if (strcmp(cmd, "queue") == 0)
+		return spur_cli_queue(argc - 1, argv + 1);
+	if (strcmp(cmd, "event") == 0)
+		return spur_cli_event(argc - 1, argv + 1);
 	if (strcmp(cmd, "plugins") == 0)
 		return cmd_plugins(argc - 1, argv + 1);
 	fprintf(stderr, "spur: unknown command '%s'\n\n", cmd);

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <sys/random.h>
 
 #include "util.h"
+#include "spur/store.h"
 
 void spur_buf_init(struct spur_buf *b)
 {
@@ -272,10 +274,13 @@ int64_t spur_epoch_ms(void)
 static spur_clock_fn clock_fn;
 static void *clock_ud;
 
+static void store_anchor(void);
+
 void spur_clock_inject(spur_clock_fn fn, void *ud)
 {
 	clock_ud = ud;
 	clock_fn = fn;
+	store_anchor();	/* the store clock goes on from here, on the new clock */
 }
 
 SPUR_API int64_t spur_now_ns(void)
@@ -287,11 +292,39 @@ SPUR_API int64_t spur_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The store clock: the wall clock at the first call, then monotonic, so
+ * a wall-clock step while running moves no stored time. */
+static int64_t store_anchor_ms, store_anchor_ns;
+static pthread_once_t store_anchor_once = PTHREAD_ONCE_INIT;
+
+static void store_anchor(void)
+{
+	store_anchor_ms = spur_epoch_ms();
+	store_anchor_ns = spur_now_ns();
+}
+
+SPUR_API int64_t spur_store_now_ms(void)
+{
+	pthread_once(&store_anchor_once, store_anchor);
+	return store_anchor_ms + (spur_now_ns() - store_anchor_ns) / 1000000;
+}
+
 SPUR_API const char *spur_strerror(int err)
 {
 	if (err >= 0)
 		return "success";
 	return strerror(-err);
+}
+
+void spur_deadline_timespec(int64_t due_ns, struct timespec *ts)
+{
+	int64_t wait = due_ns - spur_now_ns();
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (wait < 0)
+		wait = 0;
+	int64_t ns = ts->tv_nsec + wait % 1000000000;
+	ts->tv_sec += wait / 1000000000 + ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
 }
 
 char *spur_strdup(const char *s)

@@ -59,6 +59,11 @@ int64_t spur_epoch_ms(void);
 typedef int64_t (*spur_clock_fn)(void *ud);
 void spur_clock_inject(spur_clock_fn fn, void *ud);
 
+/* A due time on spur_now_ns()'s clock (which tests inject) as an absolute
+ * CLOCK_MONOTONIC time, for pthread_cond_timedwait on such a condvar. */
+struct timespec;
+void spur_deadline_timespec(int64_t due_ns, struct timespec *ts);
+
 /* Duplicate or NULL. */
 char *spur_strdup(const char *s);
 

@@ -13,13 +13,18 @@
  * describes (headers, multiValueHeaders, cookies, body, isBase64Encoded);
  * header names and values that would break the framing are dropped.
  *
- * Runs in the connection's thread; reads the request, shares nothing.
- * Cost: the event is built as a jansson tree and dumped once; the body is
- * copied into it (base64: 4/3) and the request's copy freed before the
- * dump.
+ * Runs in the thread serving the connection; reads the request, shares
+ * nothing. Cost: the event is written as JSON text straight into one
+ * buffer sized from the request (metadata, escaped body or its base64),
+ * so building it takes one allocation, plus one scratch block only for
+ * requests with very many headers or query pairs; headers and query pairs
+ * are borrowed or decoded in place and sorted to join duplicates
+ * (O(n log n)). The request's body copy is freed once it is in the event.
+ * An answer is parsed (jansson) only when it can hold statusCode.
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,122 +37,216 @@
 
 #include "http.h"
 
-/* --- UTF-8, base64 -------------------------------------------------------- */
+/* --- UTF-8, JSON strings, base64 ----------------------------------------- */
 
-/* Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF);
- * NUL bytes make it "binary" as well. */
-static bool text_ok(const unsigned char *s, size_t n)
+/* The length of the strict UTF-8 sequence at s (2 to 4 bytes; s[0] >=
+ * 0x80), or 0 when none starts there: no overlong forms, no surrogates,
+ * nothing past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
+	unsigned c = s[0];
+	size_t k;
+	uint32_t cp;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		k = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		k = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		k = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (k >= n)
+		return 0;
+	for (size_t j = 1; j <= k; j++) {
+		if ((s[j] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[j] & 0x3f);
+	}
+	if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return k + 1;
+}
+
+/* The JSON escape of an ASCII byte: 0 when it stands for itself, else
+ * the letter after the backslash ('u': \u00XX). */
+static char esc_of(unsigned char c)
+{
+	switch (c) {
+	case '"': return '"';
+	case '\\': return '\\';
+	case '\b': return 'b';
+	case '\f': return 'f';
+	case '\n': return 'n';
+	case '\r': return 'r';
+	case '\t': return 't';
+	default: return c < 0x20 ? 'u' : 0;
+	}
+}
+
+/* Is the body text? Strict UTF-8 without NUL bytes. *extra: the bytes
+ * its JSON escapes add. */
+static bool text_ok(const unsigned char *s, size_t n, size_t *extra)
+{
+	size_t i = 0, x = 0;
 
 	while (i < n) {
-		unsigned c = s[i];
-		size_t k;
-		uint32_t cp;
+		unsigned char c = s[i];
+		char e;
 
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
+		if (c >= 0x80) {
+			size_t k = utf8_seq(s + i, n - i);
+
+			if (!k)
+				return false;
+			i += k;
 			continue;
 		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
+		if (c == 0)
 			return false;
-		}
-		if (i + k >= n)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
+		e = esc_of(c);
+		x += e == 'u' ? 5 : e ? 1 : 0;
+		i++;
 	}
+	*extra = x;
 	return true;
 }
 
-/* A JSON string of arbitrary bytes: invalid UTF-8 becomes U+FFFD. */
-static json_t *jstr(const char *s, size_t n)
+/* The event's text: one buffer, grown geometrically when the estimate
+ * made from the request's sizes was short. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool fail;		/* out of memory: later writes do nothing */
+};
+
+static bool sb_room(struct sbuf *b, size_t n)
 {
-	char *buf;
-	json_t *j;
-	size_t o = 0;
+	size_t cap;
+	char *np;
 
-	if (!s)
-		return json_string("");
-	if (text_ok((const unsigned char *)s, n))
-		return json_stringn_nocheck(s, n);
-	buf = malloc(n * 3 + 1);
-	if (!buf)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		size_t k = 0;
-
-		if (c >= 0x80) {
-			/* the longest valid sequence starting here, if any */
-			for (k = 4; k >= 2; k--)
-				if (i + k <= n && text_ok((const unsigned char *)s + i, k))
-					break;
-			if (k >= 2) {
-				memcpy(buf + o, s + i, k);
-				o += k;
-				i += k - 1;
-				continue;
-			}
-			memcpy(buf + o, "\xef\xbf\xbd", 3);
-			o += 3;
-		} else if (c == 0) {
-			memcpy(buf + o, "\xef\xbf\xbd", 3);
-			o += 3;
-		} else {
-			buf[o++] = (char)c;
-		}
+	if (b->fail)
+		return false;
+	if (b->cap - b->len >= n)
+		return true;
+	cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
+	np = realloc(b->p, cap);
+	if (!np) {
+		b->fail = true;
+		return false;
 	}
-	j = json_stringn_nocheck(buf, o);
-	free(buf);
-	return j;
+	b->p = np;
+	b->cap = cap;
+	return true;
+}
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (sb_room(b, n)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+}
+
+#define sb_lit(b, s) sb_put((b), "" s, sizeof(s) - 1)
+
+/* [s, s+n) escaped for the inside of a JSON string; invalid UTF-8 and NUL
+ * become U+FFFD; `lower` lower-cases ASCII letters (header names).
+ * Invariant of the loop: room for one byte out per byte still to come,
+ * so only escapes and replacements ask for more. */
+static void sb_esc(struct sbuf *b, const char *str, size_t n, bool lower)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	if (!sb_room(b, n))
+		return;
+	while (i < n) {
+		unsigned char c = s[i];
+		char e, *o;
+		size_t k;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			b->p[b->len++] = (char)(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+			i++;
+			continue;
+		}
+		if (c >= 0x80 && (k = utf8_seq(s + i, n - i)) != 0) {
+			memcpy(b->p + b->len, s + i, k);
+			b->len += k;
+			i += k;
+			continue;
+		}
+		if (!sb_room(b, 6 + n - i - 1))
+			return;
+		o = b->p + b->len;
+		e = c < 0x80 ? esc_of(c) : 0;
+		if (c >= 0x80 || c == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			b->len += 3;
+		} else if (e != 'u') {
+			o[0] = '\\';
+			o[1] = e;
+			b->len += 2;
+		} else {
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			b->len += 6;
+		}
+		i++;
+	}
+}
+
+/* A JSON string of arbitrary bytes (NULL: ""). */
+static void sb_str(struct sbuf *b, const char *s, size_t n)
+{
+	sb_lit(b, "\"");
+	if (s)
+		sb_esc(b, s, n, false);
+	sb_lit(b, "\"");
+}
+
+static void sb_cstr(struct sbuf *b, const char *s)
+{
+	sb_str(b, s, s ? strlen(s) : 0);
 }
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static char *b64_encode(const unsigned char *s, size_t n, size_t *outlen)
+/* A JSON string holding the base64 of [s, s+n). */
+static void sb_base64(struct sbuf *b, const unsigned char *s, size_t n)
 {
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	size_t o = 0, i;
+	size_t i;
+	char *o;
 
-	if (!out)
-		return NULL;
+	if (!sb_room(b, (n + 2) / 3 * 4 + 2))
+		return;
+	o = b->p + b->len;
+	*o++ = '"';
 	for (i = 0; i + 2 < n; i += 3) {
 		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = b64[v & 63];
+		*o++ = b64[v >> 18];
+		*o++ = b64[(v >> 12) & 63];
+		*o++ = b64[(v >> 6) & 63];
+		*o++ = b64[v & 63];
 	}
 	if (i < n) {
 		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-		out[o++] = '=';
+		*o++ = b64[v >> 18];
+		*o++ = b64[(v >> 12) & 63];
+		*o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		*o++ = '=';
 	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
+	*o++ = '"';
+	b->len = (size_t)(o - b->p);
 }
 
 static int b64_val(char c)
@@ -194,125 +293,137 @@ static char *b64_decode(const char *s, size_t n, size_t *outlen)
 
 /* --- the v2.0 event ------------------------------------------------------ */
 
-struct ev_build {
-	json_t *headers;
-	json_t *cookies;
-	bool fail;
+/* Scratch for the headers and query pairs of a usual request; larger
+ * ones take one malloc(). */
+#define EV_SCRATCH 4096
+
+/* A header or a decoded query pair, borrowed; `i` keeps sorting stable. */
+struct kv {
+	const char *k, *v;
+	size_t kl, vl, i;
+};
+
+struct hdr_list {
+	struct kv *v;
+	size_t n, max, bytes;
 };
 
 static enum MHD_Result header_cb(void *cls, enum MHD_ValueKind kind,
 				 const char *key, const char *value)
 {
-	struct ev_build *b = cls;
-	char name[256];
-	size_t kl = strlen(key), vl;
-	json_t *old, *v;
+	struct hdr_list *h = cls;
+	struct kv *e;
 
 	(void)kind;
-	if (!value)
-		value = "";
-	vl = strlen(value);
-	if (kl >= sizeof(name))
-		kl = sizeof(name) - 1;
-	for (size_t i = 0; i < kl; i++)
-		name[i] = (char)tolower((unsigned char)key[i]);
-	name[kl] = '\0';
-	if (strcmp(name, "cookie") == 0) {
-		/* "a=1; b=2" → ["a=1", "b=2"] */
-		const char *p = value;
-		while (*p) {
-			const char *semi = strchr(p, ';');
-			size_t n = semi ? (size_t)(semi - p) : strlen(p);
-			size_t a = 0;
-
-			while (a < n && p[a] == ' ')
-				a++;
-			while (n > a && p[n - 1] == ' ')
-				n--;
-			if (n > a && json_array_append_new(b->cookies, jstr(p + a, n - a)) < 0)
-				b->fail = true;
-			p = semi ? semi + 1 : p + strlen(p);
-		}
-		return MHD_YES;
-	}
-	old = json_object_get(b->headers, name);
-	if (old) {
-		size_t ol = json_string_length(old);
-		char *cat = malloc(ol + vl + 2);
-
-		if (!cat) {
-			b->fail = true;
-			return MHD_NO;
-		}
-		memcpy(cat, json_string_value(old), ol);
-		cat[ol] = ',';
-		memcpy(cat + ol + 1, value, vl);
-		v = jstr(cat, ol + 1 + vl);
-		free(cat);
-	} else {
-		v = jstr(value, vl);
-	}
-	if (!v || json_object_set_new(b->headers, name, v) < 0)
-		b->fail = true;
+	if (h->n == h->max)
+		return MHD_NO;
+	e = &h->v[h->n];
+	*e = (struct kv){ .k = key, .kl = strlen(key), .v = value ? value : "", .i = h->n };
+	e->vl = strlen(e->v);
+	h->bytes += e->kl + e->vl;
+	h->n++;
 	return MHD_YES;
 }
 
-/* queryStringParameters from the raw query: decoded, duplicates joined
- * with ",". NULL when there is none. */
-static json_t *query_object(const char *query, bool *fail)
+/* Header names compare without case, query keys as bytes; equal names
+ * keep their order, so that duplicates join in the order they came. */
+static int hdr_cmp(const void *a, const void *b)
 {
-	json_t *o = json_object();
-	const char *p = query;
+	const struct kv *x = a, *y = b;
+	int d = strcasecmp(x->k, y->k);
 
-	if (!o) {
-		*fail = true;
-		return NULL;
-	}
+	return d ? d : x->i < y->i ? -1 : 1;
+}
+
+static int query_cmp(const void *a, const void *b)
+{
+	const struct kv *x = a, *y = b;
+	int d = strcmp(x->k, y->k);
+
+	return d ? d : x->i < y->i ? -1 : 1;
+}
+
+/* The query's key=value pairs, decoded into `dec` (room for the query's
+ * length + 2 per pair); pairs without a key or that decode to NUL are
+ * left out. Returns how many were kept. */
+static size_t query_pairs(const char *p, struct kv *out, char *dec)
+{
+	size_t n = 0;
+
 	while (*p) {
 		const char *amp = strchr(p, '&');
-		size_t n = amp ? (size_t)(amp - p) : strlen(p);
-		const char *eq = memchr(p, '=', n);
-		size_t kl = eq ? (size_t)(eq - p) : n;
-		char *k = NULL, *v = NULL;
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		size_t kl = eq ? (size_t)(eq - p) : len;
+		ssize_t dk, dv = 0;
 
-		if (kl > 0) {
-			k = spur_http_pct_decode(p, kl, true);
-			v = eq ? spur_http_pct_decode(eq + 1, n - kl - 1, true) : strdup("");
-		}
-		if (k && v) {
-			json_t *old = json_object_get(o, k);
-			json_t *nv;
+		if (kl > 0 && (dk = spur_http_pct_decode_to(dec, p, kl, true)) >= 0) {
+			char *v = dec + dk + 1;
 
-			if (old) {
-				size_t ol = json_string_length(old), vl = strlen(v);
-				char *cat = malloc(ol + vl + 2);
-				if (cat) {
-					memcpy(cat, json_string_value(old), ol);
-					cat[ol] = ',';
-					memcpy(cat + ol + 1, v, vl + 1);
-				}
-				nv = cat ? jstr(cat, ol + vl + 1) : NULL;
-				free(cat);
-			} else {
-				nv = jstr(v, strlen(v));
+			if (eq)
+				dv = spur_http_pct_decode_to(v, eq + 1, len - kl - 1, true);
+			else
+				*v = '\0';
+			if (dv >= 0) {
+				out[n] = (struct kv){ .k = dec, .kl = (size_t)dk, .v = v,
+						      .vl = (size_t)dv, .i = n };
+				n++;
+				dec = v + dv + 1;
 			}
-			/* keys must be UTF-8 for jansson: sanitise through jstr */
-			json_t *ks = jstr(k, strlen(k));
-			if (!nv || !ks || json_object_set_new(o, json_string_value(ks), nv) < 0)
-				*fail = true;
-			json_decref(ks);
 		}
-		free(k);
-		free(v);
-		p += n;
+		p += len;
 		if (*p == '&')
 			p++;
 	}
-	if (json_object_size(o) == 0) {
-		json_decref(o);
-		return NULL;
+	return n;
+}
+
+/* The members of an object of sorted pairs: duplicates (same `same`)
+ * joined with ",". */
+static void sb_members(struct sbuf *b, const struct kv *v, size_t n, bool lower,
+		       int (*same)(const char *, const char *))
+{
+	for (size_t i = 0; i < n; ) {
+		size_t j;
+
+		if (i)
+			sb_lit(b, ",");
+		sb_lit(b, "\"");
+		sb_esc(b, v[i].k, v[i].kl, lower);
+		sb_lit(b, "\":\"");
+		sb_esc(b, v[i].v, v[i].vl, false);
+		for (j = i + 1; j < n && same(v[j].k, v[i].k) == 0; j++) {
+			sb_lit(b, ",");
+			sb_esc(b, v[j].v, v[j].vl, false);
+		}
+		sb_lit(b, "\"");
+		i = j;
 	}
-	return o;
+}
+
+/* "a=1; b=2" → "a=1","b=2" (trimmed; empty ones left out); `*first`
+ * until one has been written. */
+static void sb_cookies(struct sbuf *b, const char *p, bool *first)
+{
+	while (*p) {
+		const char *semi = strchr(p, ';');
+		size_t n = semi ? (size_t)(semi - p) : strlen(p);
+		size_t a = 0;
+
+		while (a < n && p[a] == ' ')
+			a++;
+		while (n > a && p[n - 1] == ' ')
+			n--;
+		if (n > a) {
+			if (*first)
+				sb_lit(b, "\"cookies\":[");
+			else
+				sb_lit(b, ",");
+			*first = false;
+			sb_str(b, p + a, n - a);
+		}
+		p = semi ? semi + 1 : p + strlen(p);
+	}
 }
 
 static bool binary_type(const char *ct)
@@ -354,22 +465,23 @@ static void source_ip(struct MHD_Connection *c, char *buf, size_t len)
 }
 
 char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
-			    const char *method, const char *version)
+			    const char *method, const char *version, size_t *len)
 {
 	const struct http_route *r = rq->route;
-	struct ev_build b = { .headers = json_object(), .cookies = json_array() };
-	json_t *ev = NULL, *ctx = NULL, *pp = NULL, *qs = NULL;
+	_Alignas(max_align_t) char local[EV_SCRATCH];
+	struct sbuf b = { 0 };
+	struct hdr_list h = { 0 };
+	struct kv *qv;
+	void *scratch = NULL;
 	const char *raw = rq->raw_uri, *q, *host, *ua, *ct;
-	char ip[INET6_ADDRSTRLEN + 1], tbuf[64], domain[256];
+	char ip[INET6_ADDRSTRLEN + 1], tbuf[64], domain[256], num[24];
 	struct timespec now;
 	struct tm tm;
-	int64_t epoch_ms;
-	size_t plen;
+	size_t plen, qlen, nq, need, extra = 0;
+	bool text, first = true;
 	char *out = NULL;
-	bool fail = false;
+	int nh;
 
-	if (!b.headers || !b.cookies)
-		goto fail;
 	if (strncasecmp(raw, "http://", 7) == 0 || strncasecmp(raw, "https://", 8) == 0) {
 		const char *s = strchr(strstr(raw, "//") + 2, '/');
 		raw = s ? s : "/";
@@ -377,27 +489,86 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 	q = strchr(raw, '?');
 	plen = q ? (size_t)(q - raw) : strlen(raw);
 	q = q ? q + 1 : "";
+	qlen = strlen(q);
 
-	MHD_get_connection_values(c, MHD_HEADER_KIND, header_cb, &b);
-	if (b.fail)
+	/* the headers (borrowed from MHD) and the decoded query pairs,
+	 * sorted so that duplicates sit together */
+	nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
+	h.max = nh > 0 ? (size_t)nh : 0;
+	nq = qlen ? 1 : 0;
+	for (const char *p = q; (p = strchr(p, '&')); p++)
+		nq++;
+	need = (h.max + nq) * sizeof(struct kv) + qlen + 2 * nq;
+	scratch = need <= sizeof(local) ? (void *)local : malloc(need);
+	if (!scratch)
 		goto fail;
-	qs = query_object(q, &fail);
-	if (fail)
+	h.v = scratch;
+	qv = h.v + h.max;
+	if (h.max)
+		MHD_get_connection_values(c, MHD_HEADER_KIND, header_cb, &h);
+	qsort(h.v, h.n, sizeof(*h.v), hdr_cmp);
+	nq = query_pairs(q, qv, (char *)(qv + nq));
+	qsort(qv, nq, sizeof(*qv), query_cmp);
+
+	ct = spur_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	text = rq->len && !binary_type(ct) &&
+		text_ok((const unsigned char *)rq->body, rq->len, &extra);
+
+	/* one allocation when the request's sizes hold: the metadata, twice
+	 * over for escapes and repeats, and the body as it will be written */
+	b.cap = 1024 + 2 * strlen(r->route_key) + 4 * strlen(raw) + 2 * h.bytes +
+		8 * h.n + (text ? rq->len + extra : (rq->len + 2) / 3 * 4);
+	for (size_t i = 0; i < r->n_params; i++)
+		b.cap += 2 * strlen(rq->params[i]) + 8;
+	b.p = malloc(b.cap);
+	if (!b.p)
 		goto fail;
+
+	sb_lit(&b, "{\"version\":\"2.0\",\"routeKey\":");
+	sb_cstr(&b, r->route_key);
+	sb_lit(&b, ",\"rawPath\":");
+	sb_str(&b, raw, plen);
+	sb_lit(&b, ",\"rawQueryString\":");
+	sb_str(&b, q, qlen);
+	sb_lit(&b, ",");
+	for (size_t i = 0; i < h.n; i++)
+		if (strcasecmp(h.v[i].k, "cookie") == 0)
+			sb_cookies(&b, h.v[i].v, &first);
+	if (!first)
+		sb_lit(&b, "],");
+
+	sb_lit(&b, "\"headers\":{");
+	{
+		/* the cookie headers went to "cookies": leave their run out */
+		size_t i = 0, j;
+
+		while (i < h.n && strcasecmp(h.v[i].k, "cookie") < 0)
+			i++;
+		for (j = i; j < h.n && strcasecmp(h.v[j].k, "cookie") == 0; j++)
+			;
+		sb_members(&b, h.v, i, true, strcasecmp);
+		if (i && j < h.n)
+			sb_lit(&b, ",");
+		sb_members(&b, h.v + j, h.n - j, true, strcasecmp);
+	}
+	sb_lit(&b, "},");
+	if (nq) {
+		sb_lit(&b, "\"queryStringParameters\":{");
+		sb_members(&b, qv, nq, false, strcmp);
+		sb_lit(&b, "},");
+	}
 	if (r->n_params) {
-		pp = json_object();
-		if (!pp)
-			goto fail;
+		sb_lit(&b, "\"pathParameters\":{");
 		for (size_t i = 0, k = 0; i < r->n_seg; i++) {
-			json_t *v;
-
 			if (r->seg[i].kind == HTTP_SEG_LITERAL)
 				continue;
-			v = jstr(rq->params[k], strlen(rq->params[k]));
-			k++;
-			if (!v || json_object_set_new(pp, r->seg[i].text, v) < 0)
-				goto fail;
+			if (k)
+				sb_lit(&b, ",");
+			sb_cstr(&b, r->seg[i].text);
+			sb_lit(&b, ":");
+			sb_cstr(&b, rq->params[k++]);
 		}
+		sb_lit(&b, "},");
 	}
 
 	host = spur_http_header(c, MHD_HTTP_HEADER_HOST);
@@ -410,77 +581,61 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 	ua = spur_http_header(c, MHD_HTTP_HEADER_USER_AGENT);
 	source_ip(c, ip, sizeof(ip));
 	clock_gettime(CLOCK_REALTIME, &now);
-	epoch_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	snprintf(num, sizeof(num), "%" PRId64,
+		 (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
 
-	ctx = json_pack("{s:s, s:s, s:o, s:o, s:{s:s, s:o, s:s, s:s, s:o}, s:s, s:s, s:s, s:s, s:I}",
-		"accountId", "000000000000",
-		"apiId", "spur",
-		"domainName", jstr(domain, strlen(domain)),
-		"domainPrefix", jstr(domain, strcspn(domain, ".")),
-		"http",
-			"method", method,
-			"path", jstr(raw, plen),
-			"protocol", version && *version ? version : "HTTP/1.1",
-			"sourceIp", ip,
-			"userAgent", jstr(ua ? ua : "", ua ? strlen(ua) : 0),
-		"requestId", spur_http_request_id(rq),
-		"routeKey", r->route_key,
-		"stage", "$default",
-		"time", tbuf,
-		"timeEpoch", (json_int_t)epoch_ms);
-	if (!ctx)
-		goto fail;
-	ev = json_pack("{s:s, s:s, s:o, s:o, s:o, s:O}",
-		"version", "2.0",
-		"routeKey", r->route_key,
-		"rawPath", jstr(raw, plen),
-		"rawQueryString", jstr(q, strlen(q)),
-		"headers", json_incref(b.headers),
-		"requestContext", ctx);
-	if (!ev)
-		goto fail;
-	if ((json_array_size(b.cookies) &&
-	     json_object_set(ev, "cookies", b.cookies) < 0) ||
-	    (qs && json_object_set(ev, "queryStringParameters", qs) < 0) ||
-	    (pp && json_object_set(ev, "pathParameters", pp) < 0))
-		goto fail;
+	sb_lit(&b, "\"requestContext\":{\"accountId\":\"000000000000\",\"apiId\":\"spur\","
+		   "\"domainName\":");
+	sb_cstr(&b, domain);
+	sb_lit(&b, ",\"domainPrefix\":");
+	sb_str(&b, domain, strcspn(domain, "."));
+	sb_lit(&b, ",\"http\":{\"method\":");
+	sb_cstr(&b, method);
+	sb_lit(&b, ",\"path\":");
+	sb_str(&b, raw, plen);
+	sb_lit(&b, ",\"protocol\":");
+	sb_cstr(&b, version && *version ? version : "HTTP/1.1");
+	sb_lit(&b, ",\"sourceIp\":");
+	sb_cstr(&b, ip);
+	sb_lit(&b, ",\"userAgent\":");
+	sb_cstr(&b, ua);
+	sb_lit(&b, "},\"requestId\":");
+	sb_cstr(&b, spur_http_request_id(rq));
+	sb_lit(&b, ",\"routeKey\":");
+	sb_cstr(&b, r->route_key);
+	sb_lit(&b, ",\"stage\":\"$default\",\"time\":");
+	sb_cstr(&b, tbuf);
+	sb_lit(&b, ",\"timeEpoch\":");
+	sb_put(&b, num, strlen(num));
+	sb_lit(&b, "},");
 
-	ct = spur_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (rq->len && !binary_type(ct) &&
-	    text_ok((const unsigned char *)rq->body, rq->len)) {
-		if (json_object_set_new(ev, "body", json_stringn_nocheck(rq->body, rq->len)) < 0 ||
-		    json_object_set_new(ev, "isBase64Encoded", json_false()) < 0)
-			goto fail;
+	if (text) {
+		sb_lit(&b, "\"body\":");
+		sb_str(&b, rq->body, rq->len);
+		sb_lit(&b, ",\"isBase64Encoded\":false}");
 	} else if (rq->len) {
-		size_t el;
-		char *enc = b64_encode((const unsigned char *)rq->body, rq->len, &el);
-
-		if (!enc)
-			goto fail;
-		if (json_object_set_new(ev, "body", json_stringn_nocheck(enc, el)) < 0) {
-			free(enc);
-			goto fail;
-		}
-		free(enc);
-		if (json_object_set_new(ev, "isBase64Encoded", json_true()) < 0)
-			goto fail;
-	} else if (json_object_set_new(ev, "isBase64Encoded", json_false()) < 0) {
-		goto fail;
+		sb_lit(&b, "\"body\":");
+		sb_base64(&b, (const unsigned char *)rq->body, rq->len);
+		sb_lit(&b, ",\"isBase64Encoded\":true}");
+	} else {
+		sb_lit(&b, "\"isBase64Encoded\":false}");
 	}
+	sb_put(&b, "", 1);
+	if (b.fail)
+		goto fail;
 	/* the body is in the event now: drop our copy early */
 	free(rq->body);
 	rq->body = NULL;
 	rq->cap = 0;
-	out = json_dumps(ev, JSON_COMPACT);
+	*len = b.len - 1;
+	out = b.p;
+	b.p = NULL;
 fail:
-	json_decref(ctx);
-	json_decref(ev);
-	json_decref(pp);
-	json_decref(qs);
-	json_decref(b.headers);
-	json_decref(b.cookies);
+	free(b.p);
+	if (scratch != local)
+		free(scratch);
 	return out;
 }
 

@@ -3,12 +3,16 @@
  * http.c - the http source plugin: its options and life cycle, request
  * intake and limits, /healthz and /readyz. The daemons and the header
  * watchdog are in listen.c, the Invoke API in invoke_api.c, the routes in
- * routes.c and apigw.c.
+ * routes.c and apigw.c. Requests under /admin/ go whole to the core
+ * (spur_admin_handle), with their Authorization header and whether the
+ * peer is a loopback address; the core decides who may call it.
  *
- * Threads: the MHD callbacks here run in the connection's own thread
- * (listen.c); a request's handler runs inline in it through
- * spur_invoke(). Nothing here takes a lock: the instance is read-only
- * while the daemons run, and arming the watchdog is lock-free.
+ * Threads: the MHD callbacks here run in the thread serving the
+ * connection, its own or a pool thread (listen.c, `threads`); a request's
+ * handler runs inline in it through spur_invoke(). Nothing here takes a
+ * lock: the instance is read-only while the daemons run, and arming the
+ * watchdog is lock-free. The drain (stop) counts requests, not threads,
+ * so it is the same in both modes.
  *
  * Limits, checked at the first access callback (before any body byte is
  * read): framing (Content-Length with Transfer-Encoding, two different
@@ -36,6 +40,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <jansson.h>
 
 #include "http.h"
@@ -72,6 +77,13 @@ static const struct spur_option http_options_table[] = {
 	  .offset = offsetof(struct http_options, max_connections_per_ip),
 	  .description = "connections at once from one address (0: no limit)",
 	  .min = 0, .max = 1000000 },
+	{ .type = SPUR_OPT_INT, .name = "threads", .def = "0",
+	  .offset = offsetof(struct http_options, threads),
+	  .description = "0: one thread per connection; N: N epoll threads per listener "
+			 "serve all connections and run their handlers inline (about 20% "
+			 "more requests/s for short handlers, but a slow handler delays "
+			 "the other connections of its thread)",
+	  .min = 0, .max = 256 },
 	{ .name = NULL },
 };
 
@@ -140,6 +152,56 @@ char *spur_http_pct_decode(const char *s, size_t n, bool plus)
 		return NULL;
 	}
 	return out;
+}
+
+struct attr_walk {
+	struct spur_attr *out;
+	size_t n, max;
+};
+
+static enum MHD_Result attr_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+			       size_t key_size, const char *value, size_t value_size)
+{
+	struct attr_walk *w = cls;
+
+	if (w->n == w->max)
+		return MHD_NO;
+	w->out[w->n++] = (struct spur_attr){ .name = key, .value = value ? value : "",
+					     .value_len = value ? value_size : 0 };
+	return MHD_YES;
+}
+
+size_t spur_http_attrs(struct MHD_Connection *c, struct spur_attr *out, size_t max)
+{
+	struct attr_walk w = { .out = out, .max = max };
+
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, attr_cb, &w);
+	return w.n;
+}
+
+enum MHD_Result spur_http_problem(struct http_req *rq, struct MHD_Connection *c,
+				  unsigned status, const char *title, const char *detail)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", title,
+			      "status", (int)status, "detail", detail ? detail : title);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct MHD_Response *r;
+
+	json_decref(o);
+	if (!s)
+		return MHD_NO;
+	r = spur_http_response(s, strlen(s));
+	if (!r)
+		return MHD_NO;
+	MHD_del_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+	return spur_http_queue(rq, c, status, r);
+}
+
+void spur_http_mark_replayed(struct MHD_Response *r, const struct spur_result *res)
+{
+	if (r && spur_result_replayed(res))
+		MHD_add_response_header(r, "Idempotent-Replayed", "true");
 }
 
 const char *spur_http_header(struct MHD_Connection *c, const char *name)
@@ -478,6 +540,66 @@ static enum MHD_Result serve_health(struct http_req *rq, struct MHD_Connection *
 	return spur_http_queue(rq, c, status, r);
 }
 
+/* Whether the peer is 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z). */
+static bool peer_is_loopback(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* /admin/...: the core answers; we carry its reply. */
+static enum MHD_Result serve_admin(struct http_req *rq, struct MHD_Connection *c,
+				   const char *method)
+{
+	const char *path, *query;
+	size_t plen;
+	struct spur_admin_reply *ar;
+	struct MHD_Response *r;
+	const char *body;
+	size_t blen;
+	unsigned status;
+	char *copy, *p;
+
+	split_target(rq->raw_uri, &path, &plen, &query);
+	p = strndup(path, plen);
+	if (!p)
+		return MHD_NO;
+	ar = spur_admin_handle(rq->srv->host, method, p, query, rq->body ? rq->body : "",
+			       rq->len, spur_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION),
+			       peer_is_loopback(c));
+	free(p);
+	if (!ar)
+		return MHD_NO;
+	body = spur_admin_reply_body(ar, &blen);
+	status = spur_admin_reply_status(ar);
+	copy = malloc(blen + 1);
+	if (copy)
+		memcpy(copy, body, blen);
+	spur_admin_reply_free(ar);
+	if (!copy)
+		return MHD_NO;
+	r = spur_http_response(copy, blen);
+	if (r && status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	return spur_http_queue(rq, c, status, r);
+}
+
 /* The first callback: headers are in, no body byte has been read. Decide
  * what the request addresses and whether to read its body at all. */
 static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
@@ -536,6 +658,10 @@ static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
 			return spur_http_error(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
 					       "method %s not allowed", method);
 		rq->limit = srv->opt.max_body;	/* a body is read and ignored */
+	} else if (plen >= 6 && memcmp(path, "/admin", 6) == 0 &&
+		   (plen == 6 || path[6] == '/')) {
+		rq->kind = HTTP_KIND_ADMIN;
+		rq->limit = srv->opt.max_body;
 	} else if (plen > lp + ls && memcmp(path, inv_pre, lp) == 0 &&
 	    memcmp(path + plen - ls, inv_suf, ls) == 0 &&
 	    !memchr(path + lp, '/', plen - lp - ls)) {
@@ -656,6 +782,8 @@ enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
 		return serve_health(rq, c);
 	if (rq->kind == HTTP_KIND_INVOKE)
 		return spur_http_invoke_finish(rq, c);
+	if (rq->kind == HTTP_KIND_ADMIN)
+		return serve_admin(rq, c, method);
 	return spur_http_route_finish(rq, c, method, version);
 }
 
@@ -741,7 +869,7 @@ SPUR_PLUGIN_EXPORT = {
 	.struct_size = sizeof(struct spur_plugin),
 	.name = "http",
 	.version = "0.1.0",
-	.description = "HTTP source: Lambda Invoke API, webhook routes, health (libmicrohttpd)",
+	.description = "HTTP source: Lambda Invoke API, webhook routes, admin API, health (libmicrohttpd)",
 	.roles = SPUR_ROLE_SOURCE,
 	.options = http_options_table,
 	.options_size = sizeof(struct http_options),

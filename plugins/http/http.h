@@ -9,10 +9,11 @@
  * the MHD daemons, one struct http_conn per TCP connection and the header
  * watchdog thread. invoke_api.c serves the Lambda Invoke API, routes.c
  * the configured routes, apigw.c their API Gateway HTTP API v2.0 events
- * and answers. Requests run in the connection's own MHD thread (thread
- * per connection); the instance is read-only while the daemons run, so
- * requests share no lock: a connection's deadline is an atomic, and the
- * watchdog's list lock is taken only when a connection opens or closes.
+ * and answers. Requests run in the MHD thread serving their connection:
+ * its own thread (`threads: 0`) or one of a pool of `threads` epoll
+ * threads; the instance is read-only while the daemons run, so requests
+ * share no lock: a connection's deadline is an atomic, and the watchdog's
+ * list lock is taken only when a connection opens or closes.
  */
 #ifndef SPUR_HTTP_PLUGIN_H
 #define SPUR_HTTP_PLUGIN_H
@@ -34,6 +35,7 @@ struct http_options {
 	int64_t request_timeout_ms;	/* headers + body must arrive within */
 	int64_t max_connections;
 	int64_t max_connections_per_ip;	/* 0 = off */
+	int64_t threads;		/* 0: a thread per connection; N: a pool */
 };
 
 enum http_seg_kind {
@@ -54,6 +56,7 @@ struct http_route {
 	char *target;		/* "fn[:qual]" */
 	enum spur_mode mode;
 	int line;
+	const struct spur_route *handle;	/* the host's route, passed back on invoke */
 	size_t n_seg;
 	struct http_seg *seg;
 	size_t n_params;	/* PARAM + GREEDY segments */
@@ -66,6 +69,13 @@ struct http_conn {
 	int fd;
 	_Atomic int64_t deadline_ns;	/* 0: not watched right now */
 	struct http_conn *prev, *next;
+};
+
+/* One daemon's own state: its open connections, counted for the pool
+ * mode's connection limit (one atomic per connection, never per request). */
+struct http_listener {
+	struct spur_http *srv;
+	atomic_long n_conns;
 };
 
 /* The plugin instance. */
@@ -93,6 +103,7 @@ struct spur_http {
 	pthread_t wthread;
 	bool wstarted, wstop;
 	struct http_conn *conns;
+	struct http_listener *listeners;	/* one per daemon */
 	/* when the watchdog will next look (INT64_MAX: not before a signal);
 	 * an arm earlier than this signals wcond, a later one does nothing */
 	_Atomic int64_t wplanned;
@@ -105,6 +116,7 @@ enum http_kind {
 	HTTP_KIND_ROUTE,	/* a configured route */
 	HTTP_KIND_HEALTH,	/* GET /healthz */
 	HTTP_KIND_READY,	/* GET /readyz */
+	HTTP_KIND_ADMIN,	/* /admin/...: the core's admin API */
 };
 
 /* One HTTP request; the MHD per-request context. One allocation with its
@@ -159,6 +171,16 @@ char *spur_http_pct_decode(const char *s, size_t n, bool plus);
 ssize_t spur_http_pct_decode_to(char *out, const char *s, size_t n, bool plus);
 /* A request header (the first one), or NULL. */
 const char *spur_http_header(struct MHD_Connection *c, const char *name);
+/* The request's headers as invoke attributes (idempotency keys, webhook
+ * ids): up to max, in out; how many. Sizes are MHD's, so a NUL inside a
+ * value is visible to the core's checks. No allocation. */
+#define HTTP_MAX_ATTRS 128
+size_t spur_http_attrs(struct MHD_Connection *c, struct spur_attr *out, size_t max);
+/* A 409 or 422 as RFC 9457 problem details (application/problem+json). */
+enum MHD_Result spur_http_problem(struct http_req *rq, struct MHD_Connection *c,
+				  unsigned status, const char *title, const char *detail);
+/* Idempotent-Replayed: true on a replayed answer. */
+void spur_http_mark_replayed(struct MHD_Response *r, const struct spur_result *res);
 
 /* The MHD callbacks listen.c registers (http.c). */
 enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
@@ -223,10 +245,11 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 /* --- apigw.c: the API Gateway HTTP API v2.0 format ----------------------- */
 
 struct json_t;
-/* The v2.0 event of a routed request as JSON text (malloc()ed), or NULL
- * when out of memory. Frees rq->body once it is in the event. */
+/* The v2.0 event of a routed request as JSON text (malloc()ed,
+ * NUL-terminated, *len bytes), or NULL when out of memory. Frees rq->body
+ * once it is in the event. */
 char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
-			    const char *method, const char *version);
+			    const char *method, const char *version, size_t *len);
 /* An answer object with statusCode → the HTTP response it describes, or
  * NULL (with *bad when it is malformed rather than out of memory). */
 struct MHD_Response *spur_http_apigw_response(struct json_t *o, unsigned *status,

@@ -37,6 +37,8 @@ unsigned spur_http_status_code(enum spur_status st)
 	case SPUR_STATUS_UNAVAILABLE:	return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case SPUR_STATUS_NOT_IMPLEMENTED: return MHD_HTTP_NOT_IMPLEMENTED;
 	case SPUR_STATUS_INTERNAL:	return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	case SPUR_STATUS_CONFLICT:	return MHD_HTTP_CONFLICT;
+	case SPUR_STATUS_MISMATCH:	return MHD_HTTP_UNPROCESSABLE_CONTENT;
 	}
 	return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -172,6 +174,7 @@ static void result_free_cb(void *cls)
 
 enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connection *c)
 {
+	struct spur_attr attrs[HTTP_MAX_ATTRS];
 	const struct spur_invoke_args args = {
 		.struct_size = sizeof(struct spur_invoke_args),
 		.target = rq->target,
@@ -181,6 +184,8 @@ enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connecti
 		.mode = rq->mode,
 		.log_tail = rq->log_tail,
 		.source = "http",
+		.attrs = attrs,
+		.n_attrs = spur_http_attrs(c, attrs, HTTP_MAX_ATTRS),
 	};
 	struct spur_result *res;
 	struct MHD_Response *r = NULL;
@@ -218,6 +223,7 @@ enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connecti
 		s = spur_result_log_tail(res);
 		if (s && rq->log_tail)
 			MHD_add_response_header(r, "X-Amz-Log-Result", s);
+		spur_http_mark_replayed(r, res);
 		res = NULL;
 		break;
 	case SPUR_STATUS_ACCEPTED:
@@ -226,9 +232,19 @@ enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connecti
 		if (r)
 			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 						"application/json");
+		spur_http_mark_replayed(r, res);
 		spur_result_free(res);
 		res = NULL;
 		break;
+	case SPUR_STATUS_CONFLICT:
+	case SPUR_STATUS_MISMATCH: {
+		enum MHD_Result ret = spur_http_problem(rq, c, spur_http_status_code(st),
+			st == SPUR_STATUS_CONFLICT ? "Idempotency-Key in use" :
+						     "Idempotency-Key reused with another payload",
+			spur_result_error_message(res));
+		spur_result_free(res);
+		return ret;
+	}
 	default: {
 		enum MHD_Result ret;
 		const char *type = spur_result_error_type(res);

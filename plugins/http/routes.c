@@ -11,11 +11,13 @@
  * Sync routes map the handler's answer back as API Gateway does: an object
  * with statusCode is a response (headers, multiValueHeaders, cookies,
  * body, isBase64Encoded), anything else is sent as JSON with 200, and a
- * function error is 502 {"message":"Internal Server Error"}. Async routes
+ * function error is 502 {"message":"Internal Server Error"}. Only an
+ * answer that is an object and holds the text "statusCode" is parsed;
+ * the others go out as the handler's bytes, neither parsed nor copied. Async routes
  * answer 202 {"eventId": ...} once the core has stored the event.
  *
  * The compiled table is read-only while the daemons run; matching runs in
- * the connection's thread and costs two allocations: one scratch block
+ * the thread serving the connection and costs two allocations: one scratch block
  * (decoded segments and ranks) and one for the request's parameters.
  */
 #include <errno.h>
@@ -71,7 +73,8 @@ static int compile_one(struct spur_http *srv, const struct spur_route *sr,
 	size_t plen;
 	int err = -EINVAL;
 
-	*r = (struct http_route){ .mode = spur_route_mode(sr), .line = spur_route_line(sr) };
+	*r = (struct http_route){ .mode = spur_route_mode(sr), .line = spur_route_line(sr),
+				  .handle = sr };
 	if (!match || !spur_route_target(sr))
 		goto bad;
 	sp = strchr(match, ' ');
@@ -353,23 +356,27 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 	enum spur_status st;
 	const char *body, *fe;
 	char *event;
-	size_t len = 0, ws;
+	size_t len = 0, event_len = 0, ws;
 	json_t *j = NULL;
 
-	event = spur_http_apigw_event(rq, c, method, version);
+	event = spur_http_apigw_event(rq, c, method, version, &event_len);
 	if (!event)
 		return spur_http_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				       "out of memory");
 	{
+		struct spur_attr attrs[HTTP_MAX_ATTRS];
 		const struct spur_invoke_args args = {
 			.struct_size = sizeof(struct spur_invoke_args),
 			.target = route->target,
 			.qualifier = NULL,
 			.payload = event,
-			.payload_len = strlen(event),
+			.payload_len = event_len,
 			.mode = route->mode == SPUR_MODE_ASYNC ? SPUR_MODE_ASYNC : SPUR_MODE_SYNC,
 			.log_tail = false,
 			.source = "http",
+			.attrs = attrs,
+			.n_attrs = spur_http_attrs(c, attrs, HTTP_MAX_ATTRS),
+			.route = route->handle,
 		};
 		res = spur_invoke(rq->srv->host, &args);
 	}
@@ -386,7 +393,16 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 		json_decref(o);
 		if (!s)
 			goto done;
-		ret = spur_http_queue(rq, c, MHD_HTTP_ACCEPTED, spur_http_response(s, strlen(s)));
+		r = spur_http_response(s, strlen(s));
+		spur_http_mark_replayed(r, res);
+		ret = spur_http_queue(rq, c, MHD_HTTP_ACCEPTED, r);
+		goto done;
+	}
+	if (st == SPUR_STATUS_CONFLICT || st == SPUR_STATUS_MISMATCH) {
+		ret = spur_http_problem(rq, c, spur_http_status_code(st),
+			st == SPUR_STATUS_CONFLICT ? "Idempotency-Key in use" :
+						     "Idempotency-Key reused with another payload",
+			spur_result_error_message(res));
 		goto done;
 	}
 	if (st != SPUR_STATUS_OK) {
@@ -408,10 +424,13 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 		body = "null";
 		len = 4;
 	}
-	/* only an object can be a response: other answers skip the parse */
+	/* only an object with a "statusCode" key can be a response: any other
+	 * answer (most of them) goes out as it is, unparsed. An encoder that
+	 * wrote the key with \u escapes would be taken for a plain answer. */
 	for (ws = 0; ws < len && strchr(" \t\r\n", body[ws]) && body[ws]; ws++)
 		;
-	if (ws < len && body[ws] == '{')
+	if (ws < len && body[ws] == '{' &&
+	    memmem(body + ws, len - ws, "\"statusCode\"", 12))
 		j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	if (json_is_object(j) && json_object_get(j, "statusCode")) {
 		unsigned status = 200;
@@ -427,6 +446,7 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 					      "Internal Server Error");
 			goto done;
 		}
+		spur_http_mark_replayed(r, res);
 		ret = spur_http_queue(rq, c, status, r);
 		goto done;
 	}
@@ -435,6 +455,7 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 		len, (void *)body, result_free_cb, res);
 	if (!r)
 		goto done;
+	spur_http_mark_replayed(r, res);
 	res = NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	ret = spur_http_queue(rq, c, MHD_HTTP_OK, r);

@@ -38,12 +38,13 @@ class Spur:
     files:  {relative path: text} written beside spur.yaml (handlers).
     """
 
-    def __init__(self, config, files=None, name="spur"):
+    def __init__(self, config, files=None, name="spur", env=None):
         if not SPUR:
             raise RuntimeError("set SPUR to the spur binary")
         self.dir = tempfile.mkdtemp(prefix="spurtest-%s-" % name)
         self.port = free_port()
         self.name = name
+        self.env = env
         for rel, text in (files or {}).items():
             path = os.path.join(self.dir, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -59,9 +60,14 @@ class Spur:
 
     # -- life cycle ------------------------------------------------------
     def start(self, tries=100, interval=0.05):
+        """Start (or start again, on the same directory and port)."""
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(
             [SPUR, "serve", "-c", self.config_path],
-            cwd=self.dir, stdin=subprocess.DEVNULL,
+            cwd=self.dir, stdin=subprocess.DEVNULL, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         atexit.register(self._kill)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
@@ -100,8 +106,26 @@ class Spur:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout=30):
-        """SIGTERM, wait, and return the exit code (expected 0)."""
+    def kill9(self):
+        """SIGKILL the daemon (a crash), wait for it, and keep the
+        directory: start() runs it again on the same state and port."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        if self._reader:
+            self._reader.join(5)
+        return self.proc.returncode
+
+    def write_config(self, config):
+        """Replace spur.yaml ("{port}" and "{dir}" as in the constructor);
+        takes effect at the next start()."""
+        with open(self.config_path, "w") as f:
+            f.write(config.replace("{port}", str(self.port)).replace("{dir}", self.dir))
+
+    def stop(self, timeout=30, keep=False):
+        """SIGTERM, wait, and return the exit code (expected 0).
+        keep: leave the directory for another start()."""
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
@@ -115,7 +139,7 @@ class Spur:
         if self._reader:
             self._reader.join(5)
         rc = self.proc.returncode
-        if rc == 0 and not os.environ.get("SPURTEST_KEEP"):
+        if rc == 0 and not keep and not os.environ.get("SPURTEST_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
@@ -175,6 +199,17 @@ class Spur:
         finally:
             s.close()
             t.join(timeout)
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    """Poll predicate() until it returns something true or the deadline
+    passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
 
 
 def read_all(s, timeout):

@@ -6,7 +6,9 @@ Covers the HTTP and JSON rows of shared BAD_INPUTS.md, the Lambda Invoke
 API (SPEC 4.3) and webhook routes (API Gateway v2.0 events). Two daemons:
 `main` with the default limits, and `tight` (connection_timeout 1s,
 request_timeout 1s, max_connections 20) for the slow-client and
-connection-limit rows. Python 3 standard library only.
+connection-limit rows; both run once per mode of `threads` (0: a thread
+per connection; 2: a pool of epoll threads), every test class has a Pool*
+twin. Python 3 standard library only.
 """
 import base64
 import json
@@ -81,18 +83,26 @@ http:
 functions:
 """ + FUNCTIONS
 
-main = None
-tight = None
+# (threads, "main" | "tight") -> its daemon. Every test class runs twice:
+# as written, on thread-per-connection daemons (threads: 0), and as its
+# Pool* twin on daemons with a pool of two epoll threads (threads: 2).
+DAEMONS = {}
+POOL_THREADS = 2
+
+
+def with_threads(config, n):
+    return config.replace("http:\n", "http:\n  threads: %d\n" % n, 1) if n else config
 
 
 def setUpModule():
-    global main, tight
-    main = spurtest.Spur(MAIN, HANDLERS, "main").start()
-    tight = spurtest.Spur(TIGHT, HANDLERS, "tight").start()
+    for n in (0, POOL_THREADS):
+        for name, config in (("main", MAIN), ("tight", TIGHT)):
+            DAEMONS[n, name] = spurtest.Spur(with_threads(config, n), HANDLERS,
+                                             "%s-t%d" % (name, n)).start()
 
 
 def tearDownModule():
-    for d in (main, tight):
+    for d in DAEMONS.values():
         if d is not None:
             alive = d.alive()
             rc = d.stop()
@@ -125,12 +135,25 @@ def healthy(d):
     return d.request("GET", "/healthz", timeout=5)[0] == 200
 
 
-class HttpLimits(unittest.TestCase):
+class Daemons:
+    """The daemons a test class talks to: `threads` picks the mode."""
+    threads = 0
+
+    @property
+    def main(self):
+        return DAEMONS[self.threads, "main"]
+
+    @property
+    def tight(self):
+        return DAEMONS[self.threads, "tight"]
+
+
+class HttpLimits(Daemons, unittest.TestCase):
     """The HTTP table of BAD_INPUTS.md."""
 
     def test_10gb_content_length_413_at_once(self):
         t0 = time.monotonic()
-        raw = main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\n"
+        raw = self.main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\n"
                        b"Host: x\r\nContent-Length: 10737418240\r\n\r\n", timeout=5)
         self.assertEqual(status_of(raw), 413, raw[:200])
         self.assertLess(time.monotonic() - t0, 3)
@@ -141,7 +164,7 @@ class HttpLimits(unittest.TestCase):
         big = b"[" + b"1," * (7 * MiB // 2) + b"1]"
         head = (b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n")
         # plain, with the body actually sent
-        raw = main.send_and_read(
+        raw = self.main.send_and_read(
             [head + b"Content-Length: %d\r\n\r\n" % len(big)] +
             [big[i:i + 65536] for i in range(0, len(big), 65536)], timeout=10)
         self.assertEqual(status_of(raw), 413, raw[:300])
@@ -152,23 +175,23 @@ class HttpLimits(unittest.TestCase):
             part = big[i:i + 65536]
             chunks.append(b"%x\r\n" % len(part) + part + b"\r\n")
         chunks.append(b"0\r\n\r\n")
-        raw = main.send_and_read(chunks, timeout=10)
+        raw = self.main.send_and_read(chunks, timeout=10)
         self.assertEqual(status_of(raw), 413, raw[:300])
         json.loads(body_of(raw))
         # async limit (1 MiB by default)
         mid = b'"' + b"x" * (2 * MiB) + b'"'
-        raw = main.send_and_read(
+        raw = self.main.send_and_read(
             [head + b"X-Amz-Invocation-Type: Event\r\nContent-Length: %d\r\n\r\n" % len(mid),
              mid], timeout=10)
         self.assertEqual(status_of(raw), 413, raw[:300])
         # the handler never ran: its first run counts 1
-        st, h, body = invoke(main, "counter")
+        st, h, body = invoke(self.main, "counter")
         self.assertEqual(st, 200, body)
         self.assertEqual(json.loads(body), {"n": 1})
-        self.assertLessEqual(main.log().count("COUNTER-RAN"), 1)
+        self.assertLessEqual(self.main.log().count("COUNTER-RAN"), 1)
 
     def test_chunked_within_limit(self):
-        raw = main.raw(b"POST " + (INVOKE % "echo").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        raw = self.main.raw(b"POST " + (INVOKE % "echo").encode() + b" HTTP/1.1\r\nHost: x\r\n"
                        b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n")
         self.assertEqual(status_of(raw), 200, raw)
@@ -176,26 +199,26 @@ class HttpLimits(unittest.TestCase):
 
     def test_broken_chunk_sizes(self):
         for size in (b"zz", b"FFFFFFFFFFFFFFFFFF"):
-            raw = main.raw(b"POST " + (INVOKE % "echo").encode() + b" HTTP/1.1\r\n"
+            raw = self.main.raw(b"POST " + (INVOKE % "echo").encode() + b" HTTP/1.1\r\n"
                            b"Host: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                            size + b"\r\nabc\r\n0\r\n\r\n", timeout=5)
             self.assertIn(status_of(raw), (400, 413), raw[:200])
-        self.assertTrue(healthy(main))
+        self.assertTrue(healthy(self.main))
 
     def test_slowloris_idle_closed(self):
-        idle = tight.connect()
-        partial = tight.connect()
+        idle = self.tight.connect()
+        partial = self.tight.connect()
         partial.sendall(b"GET /healthz HTTP/1.1\r\n")
         t0 = time.monotonic()
         # another client is served meanwhile
-        self.assertTrue(healthy(tight))
+        self.assertTrue(healthy(self.tight))
         for s in (idle, partial):
             self.assertTrue(closed_within(s, t0 + 5), "not closed")
             s.close()
-        self.assertTrue(healthy(tight))
+        self.assertTrue(healthy(self.tight))
 
     def test_slowloris_trickled_headers_closed(self):
-        s = tight.connect()
+        s = self.tight.connect()
         t0 = time.monotonic()
         done = threading.Event()
 
@@ -211,48 +234,48 @@ class HttpLimits(unittest.TestCase):
 
         t = threading.Thread(target=trickle, daemon=True)
         t.start()
-        self.assertTrue(healthy(tight))
+        self.assertTrue(healthy(self.tight))
         ok = closed_within(s, t0 + 6)
         done.set()
         t.join(2)
         s.close()
         self.assertTrue(ok, "trickling client not closed")
         self.assertLess(time.monotonic() - t0, 6)
-        self.assertTrue(healthy(tight))
+        self.assertTrue(healthy(self.tight))
 
     def test_slow_body_408(self):
         head = (b"POST " + (INVOKE % "echo").encode() + b" HTTP/1.1\r\nHost: x\r\n"
                 b"Content-Length: 100\r\n\r\n")
         t0 = time.monotonic()
-        raw = tight.send_and_read([head] + [b" "] * 20, timeout=8, delay=0.3)
+        raw = self.tight.send_and_read([head] + [b" "] * 20, timeout=8, delay=0.3)
         self.assertEqual(status_of(raw), 408, raw[:200])
         self.assertLess(time.monotonic() - t0, 4)
         json.loads(body_of(raw))
-        self.assertTrue(healthy(tight))
+        self.assertTrue(healthy(self.tight))
 
     def test_big_header_431(self):
-        raw = main.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+        raw = self.main.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
                        b"a" * 40000 + b"\r\n\r\n")
         self.assertEqual(status_of(raw), 431, raw[:200])
 
     def test_big_url_414(self):
-        raw = main.raw(b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = self.main.raw(b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertEqual(status_of(raw), 414, raw[:200])
 
     def test_many_headers_431(self):
         hdrs = b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
-        raw = main.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + hdrs + b"\r\n")
+        raw = self.main.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + hdrs + b"\r\n")
         self.assertEqual(status_of(raw), 431, raw[:200])
 
     def test_content_length_with_transfer_encoding_400(self):
-        raw = main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        raw = self.main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n"
                        b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"2\r\n{}\r\n0\r\n\r\n")
         self.assertEqual(status_of(raw), 400, raw[:200])
         json.loads(body_of(raw))
 
     def test_two_content_lengths_400(self):
-        raw = main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        raw = self.main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n"
                        b"Content-Length: 2\r\nContent-Length: 5\r\n\r\n{}")
         self.assertEqual(status_of(raw), 400, raw[:200])
         json.loads(body_of(raw))
@@ -261,18 +284,18 @@ class HttpLimits(unittest.TestCase):
         hello = bytes.fromhex(
             "16030100c4010000c00303") + os.urandom(32) + bytes.fromhex(
             "000004130113020100009300000010000e00000b6578616d706c652e636f6d")
-        raw = main.raw(hello + b"\x00" * 64, timeout=5)
+        raw = self.main.raw(hello + b"\x00" * 64, timeout=5)
         self.assertNotEqual(status_of(raw), 200)
-        raw = main.raw(os.urandom(4096), timeout=5)
-        self.assertTrue(main.alive())
-        self.assertTrue(healthy(main))
+        raw = self.main.raw(os.urandom(4096), timeout=5)
+        self.assertTrue(self.main.alive())
+        self.assertTrue(healthy(self.main))
 
     def test_connections_above_limit_refused_cleanly(self):
         socks = []
         try:
             for _ in range(100):
                 try:
-                    socks.append(tight.connect(timeout=5))
+                    socks.append(self.tight.connect(timeout=5))
                 except OSError:
                     pass
             # those above the limit are closed at once
@@ -290,21 +313,21 @@ class HttpLimits(unittest.TestCase):
                 s.close()
         for _ in range(40):   # the held ones are released
             try:
-                if healthy(tight):
+                if healthy(self.tight):
                     break
             except OSError:
                 pass
             time.sleep(0.1)
-        self.assertTrue(healthy(tight))
-        st, h, body = invoke(tight, "ok")
+        self.assertTrue(healthy(self.tight))
+        st, h, body = invoke(self.tight, "ok")
         self.assertEqual(st, 200, body)
 
 
-class JsonInput(unittest.TestCase):
+class JsonInput(Daemons, unittest.TestCase):
     """The JSON table of BAD_INPUTS.md, through the Invoke API."""
 
     def bad(self, payload):
-        st, h, body = invoke(main, "ok", payload)
+        st, h, body = invoke(self.main, "ok", payload)
         self.assertEqual(st, 400, (payload[:40], body))
         self.assertEqual(h.get("x-amzn-errortype"), "InvalidRequestContentException")
         doc = json.loads(body)
@@ -325,9 +348,9 @@ class JsonInput(unittest.TestCase):
 
     def test_deep_nesting(self):
         self.bad(b"[" * 100000 + b"]" * 100000)
-        st, h, body = invoke(main, "ok", b"[" * 2000 + b"]" * 2000)
+        st, h, body = invoke(self.main, "ok", b"[" * 2000 + b"]" * 2000)
         self.assertEqual(st, 200, body[:200])
-        st, h, body = invoke(main, "ok", b'{"a":' * 2000 + b"1" + b"}" * 2000)
+        st, h, body = invoke(self.main, "ok", b'{"a":' * 2000 + b"1" + b"}" * 2000)
         self.assertEqual(st, 200, body[:200])
 
     def test_bad_text(self):
@@ -341,9 +364,9 @@ class JsonInput(unittest.TestCase):
             self.bad(p)
 
 
-class InvokeApi(unittest.TestCase):
+class InvokeApi(Daemons, unittest.TestCase):
     def test_ok(self):
-        st, h, body = invoke(main, "echo", b'{"k":[1,2,"\xc3\xa9"]}')
+        st, h, body = invoke(self.main, "echo", b'{"k":[1,2,"\xc3\xa9"]}')
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body), {"k": [1, 2, "\u00e9"]})
         self.assertEqual(h.get("x-amz-executed-version"), "$LATEST")
@@ -352,20 +375,20 @@ class InvokeApi(unittest.TestCase):
         self.assertNotIn("x-amz-function-error", h)
 
     def test_empty_payload_is_object(self):
-        st, h, body = invoke(main, "echo", b"")
+        st, h, body = invoke(self.main, "echo", b"")
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body), {})
 
     def test_qualified_names(self):
         for name in ("echo:%24LATEST", "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000"
                      "%3Afunction%3Aecho"):
-            st, h, body = invoke(main, name, b"[1]")
+            st, h, body = invoke(self.main, name, b"[1]")
             self.assertEqual(st, 200, (name, body))
-        st, h, body = invoke(main, "echo", b"[1]", query="?Qualifier=%24LATEST")
+        st, h, body = invoke(self.main, "echo", b"[1]", query="?Qualifier=%24LATEST")
         self.assertEqual(st, 200, body)
 
     def test_function_error(self):
-        st, h, body = invoke(main, "boom")
+        st, h, body = invoke(self.main, "boom")
         self.assertEqual(st, 200)
         self.assertEqual(h.get("x-amz-function-error"), "Unhandled")
         doc = json.loads(body)
@@ -373,54 +396,54 @@ class InvokeApi(unittest.TestCase):
         self.assertEqual(doc["errorMessage"], "boom")
 
     def test_unknown_function_404(self):
-        st, h, body = invoke(main, "nosuchfn")
+        st, h, body = invoke(self.main, "nosuchfn")
         self.assertEqual(st, 404)
         self.assertEqual(h.get("x-amzn-errortype"), "ResourceNotFoundException")
         self.assertEqual(json.loads(body)["Type"], "User")
         self.assertIn("x-amzn-requestid", h)
 
     def test_bad_qualifier_400(self):
-        st, h, body = invoke(main, "echo", query="?Qualifier=b%40d%21")
+        st, h, body = invoke(self.main, "echo", query="?Qualifier=b%40d%21")
         self.assertEqual(st, 400, body)
         json.loads(body)
         self.assertIn("x-amzn-errortype", h)
 
     def test_invocation_types(self):
-        st, h, body = invoke(main, "echo", headers={"X-Amz-Invocation-Type": "DryRun"})
+        st, h, body = invoke(self.main, "echo", headers={"X-Amz-Invocation-Type": "DryRun"})
         self.assertEqual(st, 204)
         self.assertIn("x-amzn-requestid", h)
-        st, h, body = invoke(main, "echo", headers={"X-Amz-Invocation-Type": "Bogus"})
+        st, h, body = invoke(self.main, "echo", headers={"X-Amz-Invocation-Type": "Bogus"})
         self.assertEqual(st, 400)
         self.assertEqual(h.get("x-amzn-errortype"), "InvalidParameterValueException")
         json.loads(body)
 
     def test_log_tail(self):
-        st, h, body = invoke(main, "logger", headers={"X-Amz-Log-Type": "Tail"})
+        st, h, body = invoke(self.main, "logger", headers={"X-Amz-Log-Type": "Tail"})
         self.assertEqual(st, 200, body)
         tail = base64.b64decode(h["x-amz-log-result"]).decode("utf-8", "replace")
         self.assertIn("hello-tail", tail)
-        st, h, body = invoke(main, "logger")
+        st, h, body = invoke(self.main, "logger")
         self.assertNotIn("x-amz-log-result", h)
 
     def test_wrong_method_and_unknown_path(self):
-        st, h, body = main.request("GET", INVOKE % "echo")
+        st, h, body = self.main.request("GET", INVOKE % "echo")
         self.assertEqual(st, 405)
         json.loads(body)
-        st, h, body = main.request("GET", "/no/such/path")
+        st, h, body = self.main.request("GET", "/no/such/path")
         self.assertEqual(st, 404)
         self.assertIn("message", json.loads(body))
 
     def test_health(self):
-        st, h, body = main.request("GET", "/healthz")
+        st, h, body = self.main.request("GET", "/healthz")
         self.assertEqual((st, json.loads(body)), (200, {"status": "ok"}))
-        st, h, body = main.request("GET", "/readyz")
+        st, h, body = self.main.request("GET", "/readyz")
         self.assertIn(st, (200, 503))
         json.loads(body)
 
 
-class Routes(unittest.TestCase):
+class Routes(Daemons, unittest.TestCase):
     def test_event_shape(self):
-        st, h, body = main.request(
+        st, h, body = self.main.request(
             "POST", "/hooks/a%20b?x=1&y=2&x=3", b'{"hello":1}',
             {"X-Foo": "bar", "Content-Type": "application/json",
              "Cookie": "c1=v1; c2=v2", "User-Agent": "spurtest"})
@@ -444,24 +467,36 @@ class Routes(unittest.TestCase):
         self.assertEqual(rc["stage"], "$default")
         self.assertIsInstance(rc["timeEpoch"], int)
 
+    def test_event_text_escaped(self):
+        raw = self.main.raw(
+            b"POST /hooks/1?a=%FF&b=%22q%5C&b=%0A HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\nX-Bad: \xff\xfe ok \"\\\r\nX-Dup: 1\r\n"
+            b"x-dup: 2\r\nContent-Length: 9\r\n\r\n\"t\"\ta\\u\x01\n", timeout=5)
+        self.assertEqual(status_of(raw), 200, raw[:300])
+        ev = json.loads(body_of(raw))
+        self.assertEqual(ev["headers"]["x-bad"], "\ufffd\ufffd ok \"\\")
+        self.assertEqual(ev["headers"]["x-dup"], "1,2")
+        self.assertEqual(ev["queryStringParameters"], {"a": "\ufffd", "b": "\"q\\,\n"})
+        self.assertEqual(ev["body"], '"t"\ta\\u\x01\n')
+
     def test_greedy_and_specific(self):
-        st, h, body = main.request("GET", "/items/7/x/a/b/c")
+        st, h, body = self.main.request("GET", "/items/7/x/a/b/c")
         self.assertEqual(st, 200, body)
         self.assertEqual(json.loads(body)["pathParameters"], {"id": "7", "rest": "a/b/c"})
-        st, h, body = main.request("GET", "/items/special/x/y")
+        st, h, body = self.main.request("GET", "/items/special/x/y")
         self.assertEqual(json.loads(body)["routeKey"], "GET /items/special/x/y")
-        st, h, body = main.request("GET", "/items/7/x")
+        st, h, body = self.main.request("GET", "/items/7/x")
         self.assertEqual(st, 404)
 
     def test_binary_body_base64(self):
-        st, h, body = main.request("POST", "/hooks/bin", b"\x00\x01\xff\xfe",
+        st, h, body = self.main.request("POST", "/hooks/bin", b"\x00\x01\xff\xfe",
                                    {"Content-Type": "application/octet-stream"})
         ev = json.loads(body)
         self.assertIs(ev["isBase64Encoded"], True)
         self.assertEqual(base64.b64decode(ev["body"]), b"\x00\x01\xff\xfe")
 
     def test_response_mapping(self):
-        st, h, body = main.request("PUT", "/resp")
+        st, h, body = self.main.request("PUT", "/resp")
         self.assertEqual(st, 201)
         self.assertEqual(h.get("x-a"), "1")
         self.assertEqual(h.get("content-type"), "text/plain")
@@ -469,17 +504,17 @@ class Routes(unittest.TestCase):
         self.assertEqual(body, b"hello")
 
     def test_non_object_result(self):
-        st, h, body = main.request("GET", "/num")
+        st, h, body = self.main.request("GET", "/num")
         self.assertEqual(st, 200)
         self.assertEqual(json.loads(body), 42)
 
     def test_function_error_502(self):
-        st, h, body = main.request("GET", "/boom")
+        st, h, body = self.main.request("GET", "/boom")
         self.assertEqual(st, 502)
         self.assertEqual(json.loads(body), {"message": "Internal Server Error"})
 
     def test_async_202(self):
-        st, h, body = main.request("POST", "/async", b'{"a":1}')
+        st, h, body = self.main.request("POST", "/async", b'{"a":1}')
         if st == 501:   # the core serves no Event mode yet: a clean JSON error
             self.assertIn("message", json.loads(body))
             self.skipTest("async invocation not in this build")
@@ -487,10 +522,17 @@ class Routes(unittest.TestCase):
         self.assertEqual(len(json.loads(body)["eventId"]), 36)
 
     def test_method_not_allowed(self):
-        st, h, body = main.request("DELETE", "/hooks/1")
+        st, h, body = self.main.request("DELETE", "/hooks/1")
         self.assertEqual(st, 405)
         json.loads(body)
 
+
+
+# the same tests on the thread-pool daemons
+for _cls in (HttpLimits, JsonInput, InvokeApi, Routes):
+    globals()["Pool" + _cls.__name__] = type("Pool" + _cls.__name__, (_cls,),
+                                             {"threads": POOL_THREADS})
+del _cls
 
 if __name__ == "__main__":
     spurtest.run(__name__)

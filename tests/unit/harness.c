@@ -59,6 +59,11 @@ int harness_load_yaml(struct harness *h, const char *yaml)
 	return harness_load(h);
 }
 
+int harness_start(struct harness *h)
+{
+	return spur_host_start(h->host);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	remove(path);

@@ -28,6 +28,9 @@ void harness_write(struct harness *h, const char *name, const char *text);
 int harness_load(struct harness *h);
 /* Write spur.yaml with `yaml` and load it. */
 int harness_load_yaml(struct harness *h, const char *yaml);
+/* Start what `spur serve` starts: the store, async workers, the outbox,
+ * the sources (give the config an http listen of 127.0.0.1:0). */
+int harness_start(struct harness *h);
 void harness_fini(struct harness *h);
 
 /* Invoke sync and return the result (caller frees with spur_result_free). */

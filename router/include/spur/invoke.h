@@ -41,7 +41,20 @@ enum spur_status {
 	SPUR_STATUS_UNAVAILABLE,	/* store cannot take writes, draining [503] */
 	SPUR_STATUS_NOT_IMPLEMENTED,	/* a mode this build does not serve yet [501] */
 	SPUR_STATUS_INTERNAL,		/* spur's own failure [500] */
+	SPUR_STATUS_CONFLICT,		/* idempotency key in use by a running call [409] */
+	SPUR_STATUS_MISMATCH,		/* idempotency key used with another payload [422] */
 };
+
+/* Transport metadata an ingress passes along: HTTP headers (names
+ * lower-case), MQTT user properties. Idempotency keys, webhook ids and
+ * CloudEvents attributes are read from here. Borrowed for the call. */
+struct spur_attr {
+	const char *name;
+	const char *value;
+	size_t value_len;		/* may exceed strlen(value): a NUL inside */
+};
+
+struct spur_route;
 
 struct spur_invoke_args {
 	uint32_t struct_size;		/* sizeof(struct spur_invoke_args) */
@@ -52,6 +65,9 @@ struct spur_invoke_args {
 	enum spur_mode mode;
 	bool log_tail;			/* collect the last 4 KB of log lines */
 	const char *source;		/* "http", "mqtt", ... for logs and metrics */
+	const struct spur_attr *attrs;	/* may be NULL */
+	size_t n_attrs;
+	const struct spur_route *route;	/* the route that matched, or NULL */
 };
 
 /* Run one invocation. Always returns a result (NULL only when out of
@@ -76,6 +92,9 @@ SPUR_API const char *spur_result_log_tail(const struct spur_result *r);
  * ("ResourceNotFoundException") and a human message. */
 SPUR_API const char *spur_result_error_type(const struct spur_result *r);
 SPUR_API const char *spur_result_error_message(const struct spur_result *r);
+/* True when the answer is a stored one, replayed for an idempotency key
+ * (HTTP: Idempotent-Replayed: true). */
+SPUR_API bool spur_result_replayed(const struct spur_result *r);
 /* Seconds after which a THROTTLED / UNAVAILABLE caller may retry. */
 SPUR_API int spur_result_retry_after(const struct spur_result *r);
 

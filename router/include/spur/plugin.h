@@ -122,6 +122,31 @@ SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r);
 SPUR_API int spur_route_line(const struct spur_route *r);	/* config line, for messages */
 SPUR_API const char *spur_config_file(struct spur_host *host);
 
+/* --- the admin API (SPEC §4.3: /admin/...) --------------------------------
+ * A source that serves HTTP hands every request under /admin/ to the core
+ * and writes back what it answers. The core checks the credentials
+ * (admin.token_env: "Authorization: Bearer <token>", compared in constant
+ * time; none configured: loopback peers only) and serves the queues and
+ * events endpoints. It may block for a while (a replay of a long queue).
+ * `path` is the raw request path ("/admin/queues/dlq/messages", still
+ * percent-encoded), `query` the raw query string without '?' (or NULL),
+ * `authorization` the Authorization header value (or NULL); all borrowed
+ * for the call. Always returns a reply (NULL only when out of memory);
+ * the caller frees it with spur_admin_reply_free(). */
+struct spur_admin_reply;
+SPUR_API struct spur_admin_reply *spur_admin_handle(struct spur_host *host, const char *method,
+						     const char *path, const char *query,
+						     const char *body, size_t len,
+						     const char *authorization /* header value or NULL */,
+						     bool loopback_peer);
+SPUR_API void spur_admin_reply_free(struct spur_admin_reply *r);
+/* The HTTP status code (200, 401, 404, ...). */
+SPUR_API unsigned spur_admin_reply_status(const struct spur_admin_reply *r);
+/* The body (JSON text; errors are {"message": ...}). Borrowed. */
+SPUR_API const char *spur_admin_reply_body(const struct spur_admin_reply *r, size_t *len);
+/* "application/json". Borrowed. */
+SPUR_API const char *spur_admin_reply_content_type(const struct spur_admin_reply *r);
+
 #ifdef __cplusplus
 }
 #endif
