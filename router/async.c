@@ -210,8 +210,26 @@ fail:
 
 /* The record of an ended event goes to the outbox, and the event leaves
  * the queue, in one batch. 0, or a negative errno (then nothing changed). */
+static int finish_record(struct spur_async *a, struct event *e, const char *condition,
+			 const struct spur_result *r, unsigned invoked,
+			 const char *error, size_t error_len);
+
 static int finish(struct spur_async *a, struct event *e, const char *condition,
 		  const struct spur_result *r, unsigned invoked)
+{
+	return finish_record(a, e, condition, r, invoked, NULL, 0);
+}
+
+/* Input that never ran: the record carries `error` as its response. */
+static int finish_with(struct spur_async *a, struct event *e, const char *condition,
+		       const char *error, size_t error_len)
+{
+	return finish_record(a, e, condition, NULL, 0, error, error_len);
+}
+
+static int finish_record(struct spur_async *a, struct event *e, const char *condition,
+			 const struct spur_result *r, unsigned invoked,
+			 const char *error, size_t error_len)
 {
 	struct spur_fn *fn = spur_registry_find(spur_host_registry(a->host), e->fn_name,
 						strlen(e->fn_name));
@@ -229,10 +247,10 @@ static int finish(struct spur_async *a, struct event *e, const char *condition,
 		.invoke_count = invoked,
 		.request_payload = e->body,
 		.request_len = e->len,
-		.executed_version = invoked ? (version ? version : "$LATEST") : NULL,
-		.function_error = r ? spur_result_function_error(r) : NULL,
-		.response_payload = invoked ? rbody : NULL,
-		.response_len = invoked ? rlen : 0,
+		.executed_version = invoked || error ? (version ? version : "$LATEST") : NULL,
+		.function_error = error ? "Unhandled" : r ? spur_result_function_error(r) : NULL,
+		.response_payload = error ? error : invoked ? rbody : NULL,
+		.response_len = error ? error_len : invoked ? rlen : 0,
 	};
 	size_t len = 0;
 	char *record = spur_record_build(&in, &len);
@@ -286,6 +304,32 @@ done:
 	free(entries);
 	free(ops);
 	free(record);
+	return rc;
+}
+
+int spur_async_reject(struct spur_async *a, struct spur_fn *fn, const char *reason,
+		      const void *data, size_t len)
+{
+	const struct spur_fn_config *c = spur_fn_config(fn);
+	struct event e = { .hops = 0 };
+	struct spur_buf body, err;
+	spur_buf_init(&body);
+	spur_buf_init(&err);
+	spur_uuid(e.id);
+	e.fn_name = (char *)c->name;
+	e.target = (char *)c->name;
+	/* the input as a JSON string (invalid UTF-8 shows as U+FFFD) */
+	spur_buf_json_string(&body, data ? data : "", data ? len : 0);
+	e.body = body.data;
+	e.len = body.len;
+	e.accepted_ms = spur_store_now_ms();
+	spur_buf_puts(&err, "{\"errorMessage\":");
+	spur_buf_json_string(&err, reason, strlen(reason));
+	spur_buf_puts(&err, ",\"errorType\":\"Spur.InvalidInput\",\"stackTrace\":[]}");
+	int rc = body.failed || err.failed ? -ENOMEM :
+		finish_with(a, &e, "InvalidInput", err.data, err.len);
+	spur_buf_fini(&body);
+	spur_buf_fini(&err);
 	return rc;
 }
 

@@ -33,6 +33,10 @@ int spur_async_submit(struct spur_async *a, struct spur_fn *fn, const char *qual
 		      unsigned hops, const struct spur_store_op *extra,
 		      struct spur_store_conflict *conflict, char *why, size_t whylen);
 
+/* A failure record for input that never became an event (spur_reject). */
+int spur_async_reject(struct spur_async *a, struct spur_fn *fn, const char *reason,
+		      const void *data, size_t len);
+
 /* The delay before retry n (1-based) of a function, SPEC §2.2 / STYLE
  * backoff: base * factor^(n-1) capped, or full jitter rand(0, that). */
 int64_t spur_async_backoff_ms(int64_t base, double factor, int64_t cap, int jitter, unsigned n);

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "schema.h"
+#include "util.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define MS_S	INT64_C(1000)
@@ -382,8 +384,11 @@ static const struct spur_field route_table[] = {
 	     .flags = SPUR_FIELD_REQUIRED, .check = is_target, .what = "a function name[:qualifier]"),
 	{ .opt = { .type = SPUR_OPT_ENUM, .name = "mode", .offset = offsetof(RT, mode),
 		   .description = "sync | async", .choices = "sync|async" } },
-	CHECK(SPUR_OPT_INT, "qos", "MQTT QoS", 0, 2, .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_STRING, "share", "shared subscription group", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_INT, "qos", "MQTT QoS (default 1)", 0, 2),
+	CHECK(SPUR_OPT_STRING, "share", "MQTT shared subscription group", 0, 0, .check = is_word,
+	      .what = "a group name"),
+	CHECK(SPUR_OPT_ENUM, "payload", "json: refuse payloads that are not JSON | any", 0, 0,
+	      .opt.choices = "any|json"),
 	SECTION("verify", verify_table, "webhook signature check", .flags = SPUR_FIELD_FUTURE),
 	SECTION("idempotency", route_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "queue", "queue name", 0, 0, .flags = SPUR_FIELD_FUTURE),
@@ -418,6 +423,8 @@ static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, voi
 			    const struct spur_field *f);
 static void parse_queues(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f);
+static void parse_destinations(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			       const struct spur_field *f);
 static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f);
 
@@ -432,6 +439,7 @@ static const struct spur_field top_table[] = {
 	CUSTOM("functions", parse_functions, "functions by name"),
 	CUSTOM("routes", parse_routes, "ingress bindings"),
 	CUSTOM("queues", parse_queues, "internal queues by name"),
+	CUSTOM("destinations", parse_destinations, "named destinations"),
 	END,
 };
 
@@ -452,7 +460,7 @@ static const struct spur_field queue_table[] = {
 
 /* Top-level sections of features not built yet (when no plugin claims them). */
 static const char *const future_sections[] = {
-	"mqtt", "destinations", "mappings", "zmq", "nats",
+	"mqtt", "mappings", "zmq", "nats",
 };
 
 static bool valid_topic_filter(const char *s)
@@ -608,6 +616,102 @@ static void parse_queues(struct spur_walk *w, const struct spur_ypair *p, void *
 	}
 }
 
+/* A YAML value as JSON text: plain scalars that read as JSON numbers,
+ * booleans or null stay so; everything else is a string. */
+static void yaml_to_json(const struct spur_ynode *n, struct spur_buf *b)
+{
+	size_t i;
+
+	if (n->kind == SPUR_YNODE_MAP) {
+		spur_buf_puts(b, "{");
+		for (i = 0; i < n->n; i++) {
+			if (i)
+				spur_buf_puts(b, ",");
+			spur_buf_json_string(b, n->pairs[i].key, strlen(n->pairs[i].key));
+			spur_buf_puts(b, ":");
+			yaml_to_json(n->pairs[i].value, b);
+		}
+		spur_buf_puts(b, "}");
+	} else if (n->kind == SPUR_YNODE_SEQ) {
+		spur_buf_puts(b, "[");
+		for (i = 0; i < n->n; i++) {
+			if (i)
+				spur_buf_puts(b, ",");
+			yaml_to_json(n->items[i], b);
+		}
+		spur_buf_puts(b, "]");
+	} else if (spur_yaml_is_null(n)) {
+		spur_buf_puts(b, "null");
+	} else {
+		struct spur_json_error e;
+		const char *t = n->text;
+		bool raw = !n->quoted && (strcmp(t, "true") == 0 || strcmp(t, "false") == 0 ||
+					  ((t[0] == '-' || (t[0] >= '0' && t[0] <= '9')) &&
+					   spur_json_check(t, strlen(t), &e) == 0));
+		if (raw)
+			spur_buf_puts(b, t);
+		else
+			spur_buf_json_string(b, t, strlen(t));
+	}
+}
+
+static void parse_destinations(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			       const struct spur_field *f)
+{
+	struct spur_config *cfg = base;
+	const struct spur_ynode *v = p->value;
+	size_t i, j;
+
+	cfg->dests = section_array(w, v, SPUR_YNODE_MAP, sizeof(*cfg->dests),
+				   "destinations: expected a mapping of destination names");
+	if (!cfg->dests)
+		return;
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ypair *dp = &v->pairs[i];
+		const struct spur_ynode *d = dp->value;
+		const struct spur_ypair *type = d->kind == SPUR_YNODE_MAP ?
+			spur_yaml_map_find(d, "type") : NULL;
+		struct spur_buf opts;
+
+		if (!is_word(dp->key) || strchr(dp->key, '.')) {
+			spur_option_report(w, dp->line, "invalid destination name '%s'", dp->key);
+			continue;
+		}
+		if (d->kind != SPUR_YNODE_MAP) {
+			spur_option_report(w, d->line, "destination '%s': expected a mapping, got %s",
+					   dp->key, spur_yaml_kind_name(d));
+			continue;
+		}
+		if (!type || type->value->kind != SPUR_YNODE_SCALAR || !is_word(type->value->text)) {
+			spur_option_report(w, dp->line, "destination '%s': missing or invalid 'type' (mqtt, http, zmq, file, ...)",
+					   dp->key);
+			continue;
+		}
+		spur_buf_init(&opts);
+		spur_buf_puts(&opts, "{");
+		for (j = 0; j < d->n; j++) {
+			if (strcmp(d->pairs[j].key, "type") == 0)
+				continue;
+			if (opts.len > 1)
+				spur_buf_puts(&opts, ",");
+			spur_buf_json_string(&opts, d->pairs[j].key, strlen(d->pairs[j].key));
+			spur_buf_puts(&opts, ":");
+			yaml_to_json(d->pairs[j].value, &opts);
+		}
+		spur_buf_puts(&opts, "}");
+		cfg->dests[cfg->n_dests] = (struct spur_dest_config){
+			.name = spur_option_mem_strdup(cfg, dp->key),
+			.line = dp->line,
+			.type = spur_option_mem_strdup(cfg, type->value->text),
+			.options = opts.failed ? NULL : spur_option_mem_strdup(cfg, opts.data),
+		};
+		spur_buf_fini(&opts);
+		if (!cfg->dests[cfg->n_dests].options)
+			spur_option_oom(w, dp->line);
+		cfg->n_dests++;
+	}
+}
+
 static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f)
 {
@@ -621,7 +725,7 @@ static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *
 		return;
 	for (i = 0; i < v->n; i++) {
 		const struct spur_ynode *it = v->items[i];
-		struct route_tmp rt = { .r = { .line = it->line }, .mode = -1 };
+		struct route_tmp rt = { .r = { .line = it->line, .node = it }, .mode = -1 };
 
 		if (it->kind != SPUR_YNODE_MAP) {
 			spur_option_report(w, it->line, "routes: expected a mapping (a route), got %s",
@@ -691,6 +795,9 @@ static void check_destinations(struct spur_walk *w)
 				char name[65];
 				size_t n;
 
+				if (!strstr(d, "://") && !spur_config_destination(cfg, d))
+					spur_option_report(w, fn->line, "function '%s': %s: no destination named '%s' in destinations:",
+							   fn->name, l ? "on_failure" : "on_success", d);
 				if (strncmp(d, "queue://", 8) == 0 && !spur_config_queue(cfg, d + 8))
 					spur_option_report(w, fn->line, "function '%s': %s: no queue named '%s' in queues:",
 							   fn->name, l ? "on_failure" : "on_success", d + 8);
@@ -810,9 +917,19 @@ void spur_config_free(struct spur_config *cfg)
 	free(cfg->functions);
 	free(cfg->routes);
 	free(cfg->queues);
+	free(cfg->dests);
 	free(cfg->sections);
 	spur_yaml_free(cfg->doc);
 	free(cfg);
+}
+
+const struct spur_dest_config *spur_config_destination(const struct spur_config *cfg,
+						       const char *name)
+{
+	for (size_t i = 0; cfg && name && i < cfg->n_dests; i++)
+		if (strcmp(cfg->dests[i].name, name) == 0)
+			return &cfg->dests[i];
+	return NULL;
 }
 
 const struct spur_queue_config *spur_config_queue(const struct spur_config *cfg,

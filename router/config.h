@@ -63,6 +63,14 @@ struct spur_fn_config {
 	struct spur_idem_config idem;
 };
 
+/* A named destination (destinations: in config). */
+struct spur_dest_config {
+	char *name;
+	int line;
+	char *type;			/* the plugin scheme: mqtt, http, zmq, file */
+	char *options;			/* the other keys as a JSON object text */
+};
+
 /* A named internal queue (queues: in config). */
 struct spur_queue_config {
 	char *name;
@@ -76,6 +84,7 @@ struct spur_route_config {
 	char *target;			/* "fn[:qual]" */
 	enum spur_mode mode;		/* http default sync, mqtt default async */
 	struct spur_idem_config idem;	/* overrides the function's when key is set */
+	const struct spur_ynode *node;	/* the route's mapping: source-specific keys */
 };
 
 /* A top-level section handed to a plugin's option table. */
@@ -103,6 +112,8 @@ struct spur_config {
 	struct spur_route_config *routes;
 	size_t n_queues;
 	struct spur_queue_config *queues;
+	size_t n_dests;
+	struct spur_dest_config *dests;
 	char *store_kind;		/* store.kind, default "sqlite" */
 	size_t n_sections;
 	struct spur_plugin_section *sections;
@@ -121,6 +132,8 @@ const struct spur_fn_config *spur_config_function(const struct spur_config *cfg,
 						  const char *name);
 const struct spur_queue_config *spur_config_queue(const struct spur_config *cfg,
 						  const char *name);
+const struct spur_dest_config *spur_config_destination(const struct spur_config *cfg,
+						       const char *name);
 
 /* Parse a plugin's options from the section named `name` (absent: all
  * defaults) into `out` (options_size bytes, zeroed by the caller), using the

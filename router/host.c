@@ -514,6 +514,24 @@ SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r)
 	return r->cfg->mode;
 }
 
+SPUR_API const char *spur_route_option(const struct spur_route *r, const char *key)
+{
+	const struct spur_ypair *p = r->cfg->node && r->cfg->node->kind == SPUR_YNODE_MAP ?
+		spur_yaml_map_find(r->cfg->node, key) : NULL;
+	return p && p->value->kind == SPUR_YNODE_SCALAR ? p->value->text : NULL;
+}
+
+SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,
+			 const char *reason, const void *data, size_t len)
+{
+	const char *t = route->cfg->target;
+	size_t n = strcspn(t, ":");
+	struct spur_fn *fn = spur_registry_find(host->registry, t, n);
+	if (!fn || !host->async)
+		return -ENOENT;
+	return spur_async_reject(host->async, fn, reason, data, len);
+}
+
 const struct spur_route_config *spur_host_route_config(const struct spur_route *r)
 {
 	return r->cfg;

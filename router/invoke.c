@@ -521,6 +521,12 @@ static int idem_prepare(struct spur_host *host, struct spur_fn *fn,
 {
 	bool has_extras = args->struct_size >= offsetof(struct spur_invoke_args, route) +
 						sizeof(args->route);
+	bool has_raw = args->struct_size >= offsetof(struct spur_invoke_args, raw_body_len) +
+					    sizeof(args->raw_body_len) && args->raw_body;
+	if (has_raw) {	/* the body as received, not the envelope around it */
+		payload = args->raw_body;
+		len = args->raw_body_len;
+	}
 	const struct spur_route_config *rc = has_extras && args->route ?
 		spur_host_route_config(args->route) : NULL;
 	const struct spur_idem_config *ic = spur_idem_config(spur_fn_config(fn), rc);

@@ -189,31 +189,35 @@ static struct dest *dest_open(struct spur_outbox *ob, const char *uri, char *why
 		if (strcmp(d->uri, uri) == 0)
 			return d;
 	const char *sep = strstr(uri, "://");
-	if (!sep) {
-		snprintf(why, len, "'%s' is not a destination URI", uri);
+	const struct spur_dest_config *named = sep ? NULL :
+		spur_config_destination(spur_host_config(ob->host), uri);
+	if (!sep && !named) {
+		snprintf(why, len, "no destination named '%s'", uri);
 		return NULL;
 	}
 	struct dest *d = calloc(1, sizeof(*d));
-	if (!d || !(d->uri = strdup(uri)) || !(d->target = strdup(sep + 3))) {
+	if (!d || !(d->uri = strdup(uri)) || !(d->target = strdup(sep ? sep + 3 : ""))) {
 		snprintf(why, len, "out of memory");
 		goto fail;
 	}
-	size_t slen = (size_t)(sep - uri);
-	if (slen == 5 && strncmp(uri, "queue", 5) == 0) {
+	const char *scheme_s = named ? named->type : uri;
+	size_t slen = named ? strlen(named->type) : (size_t)(sep - uri);
+	if (slen == 5 && strncmp(scheme_s, "queue", 5) == 0 && !named) {
 		d->kind = DEST_QUEUE;
-	} else if (slen == 8 && strncmp(uri, "function", 8) == 0) {
+	} else if (slen == 8 && strncmp(scheme_s, "function", 8) == 0 && !named) {
 		d->kind = DEST_FUNCTION;
 	} else {
 		char scheme[32];
 		void *inst;
-		snprintf(scheme, sizeof(scheme), "%.*s", (int)slen, uri);
+		snprintf(scheme, sizeof(scheme), "%.*s", (int)slen, scheme_s);
 		d->kind = DEST_PLUGIN;
 		d->ops = spur_host_destination(ob->host, scheme, &inst);
 		if (!d->ops) {
 			snprintf(why, len, "no destination plugin serves '%s://'", scheme);
 			goto fail;
 		}
-		if (d->ops->open(inst, sep + 3, &d->handle, why, len) < 0)
+		if (d->ops->open(inst, named ? "" : sep + 3, named ? named->options : NULL,
+				 &d->handle, why, len) < 0)
 			goto fail;
 	}
 	d->next = ob->dests;

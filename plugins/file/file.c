@@ -48,19 +48,50 @@ static void file_fini(void *instance)
 	free(instance);
 }
 
-static int file_open(void *instance, const char *target, void **dest, char *err, size_t errlen)
+/* Named form: destinations: { x: { type: file, path: PATH } } */
+static int file_target(const char *target, const char *options, char *out, size_t len)
+{
+	const char *key = "\"path\":\"";
+	const char *p = options ? strstr(options, key) : NULL;
+	if (!options) {
+		snprintf(out, len, "%s", target);
+		return 0;
+	}
+	if (!p)
+		return -EINVAL;
+	p += strlen(key);
+	size_t n = strcspn(p, "\"\\");
+	if (p[n] != '"' || n >= len)
+		return -EINVAL;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int file_open(void *instance, const char *target, const char *options, void **dest,
+		     char *err, size_t errlen)
 {
 	struct file_plugin *p = instance;
+	char path[PATH_MAX];
+	if (file_target(target, options, path, sizeof(path)) < 0) {
+		snprintf(err, errlen, "a file destination needs a path (destinations: NAME: { type: file, path: PATH })");
+		return -EINVAL;
+	}
+	target = path;
 	struct file_dest *d = calloc(1, sizeof(*d));
 	if (!d) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	d->plugin = p;
-	if (target[0] == '/')
-		snprintf(d->path, sizeof(d->path), "%s", target);
-	else
+	int n = target[0] == '/' ?
+		snprintf(d->path, sizeof(d->path), "%s", target) :
 		snprintf(d->path, sizeof(d->path), "%s/%s", spur_host_config_dir(p->host), target);
+	if (n < 0 || (size_t)n >= sizeof(d->path)) {
+		snprintf(err, errlen, "file destination path too long");
+		free(d);
+		return -ENAMETOOLONG;
+	}
 	d->fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (d->fd < 0) {
 		int e = errno;

@@ -625,10 +625,7 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 	sb_put(&b, "", 1);
 	if (b.fail)
 		goto fail;
-	/* the body is in the event now: drop our copy early */
-	free(rq->body);
-	rq->body = NULL;
-	rq->cap = 0;
+	/* rq->body stays: idempotency fingerprints read the body as received */
 	*len = b.len - 1;
 	out = b.p;
 	b.p = NULL;

@@ -182,15 +182,9 @@ size_t spur_http_attrs(struct MHD_Connection *c, struct spur_attr *out, size_t m
 enum MHD_Result spur_http_problem(struct http_req *rq, struct MHD_Connection *c,
 				  unsigned status, const char *title, const char *detail)
 {
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", title,
-			      "status", (int)status, "detail", detail ? detail : title);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	struct MHD_Response *r;
+	struct MHD_Response *r = spur_http_json(json_pack("{s:s, s:s, s:i, s:s}", "type",
+		"about:blank", "title", title, "status", (int)status, "detail", detail ? detail : title));
 
-	json_decref(o);
-	if (!s)
-		return MHD_NO;
-	r = spur_http_response(s, strlen(s));
 	if (!r)
 		return MHD_NO;
 	MHD_del_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -207,6 +201,14 @@ void spur_http_mark_replayed(struct MHD_Response *r, const struct spur_result *r
 const char *spur_http_header(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+struct MHD_Response *spur_http_json(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s ? spur_http_response(s, strlen(s)) : NULL;
 }
 
 struct MHD_Response *spur_http_response(char *body, size_t len)
@@ -519,7 +521,6 @@ static enum MHD_Result serve_health(struct http_req *rq, struct MHD_Connection *
 	char why[256] = "";
 	unsigned status = MHD_HTTP_OK;
 	json_t *o;
-	char *s;
 
 	if (rq->kind == HTTP_KIND_HEALTH) {
 		o = json_pack("{s:s}", "status", "ok");
@@ -530,14 +531,8 @@ static enum MHD_Result serve_health(struct http_req *rq, struct MHD_Connection *
 		o = json_pack("{s:s, s:s}", "status", "not ready",
 			      "reason", why[0] ? why : "not ready");
 	}
-	if (!o)
-		return MHD_NO;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (!s)
-		return MHD_NO;
-	r = spur_http_response(s, strlen(s));
-	return spur_http_queue(rq, c, status, r);
+	r = spur_http_json(o);
+	return r ? spur_http_queue(rq, c, status, r) : MHD_NO;
 }
 
 /* Whether the peer is 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z). */

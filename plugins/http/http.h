@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <stdatomic.h>
 #include <microhttpd.h>
+#include <jansson.h>
 #include "spur/plugin.h"
 
 /* The `http:` config section, filled by the host from the option table. */
@@ -150,6 +151,9 @@ struct http_req {
 /* A response around `body` (malloc()ed; moves to MHD, freed here on
  * failure), Content-Type application/json. NULL when out of memory. */
 struct MHD_Response *spur_http_response(char *body, size_t len);
+/* The same around a jansson value, which it takes (decref'ed here, also
+ * when it is NULL: json_pack failed). NULL when out of memory. */
+struct MHD_Response *spur_http_json(json_t *o);
 /* Add the headers every response of this request carries, queue `resp`
  * with `status` and drop our reference. MHD_NO: drop the connection. */
 enum MHD_Result spur_http_queue(struct http_req *rq, struct MHD_Connection *c,

@@ -64,20 +64,13 @@ static enum MHD_Result lambda_error(struct http_req *rq, struct MHD_Connection *
 {
 	struct MHD_Response *r;
 	json_t *o;
-	char *s;
 
 	o = json_pack("{s:s, s:s?}", "Type", status >= 500 ? "Service" : "User",
 		      "message", msg);
 	if (!o)	/* a message that is not UTF-8 */
 		o = json_pack("{s:s, s:s}", "Type", status >= 500 ? "Service" : "User",
 			      "message", type);
-	if (!o)
-		return MHD_NO;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (!s)
-		return MHD_NO;
-	r = spur_http_response(s, strlen(s));
+	r = spur_http_json(o);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "x-amzn-ErrorType", type);

@@ -324,16 +324,11 @@ static enum MHD_Result route_status_error(struct http_req *rq, struct MHD_Connec
 	unsigned status = spur_http_status_code(st);
 	struct MHD_Response *r;
 	json_t *o;
-	char *s;
 
 	o = json_pack("{s:s}", "message", msg && *msg ? msg : type && *type ? type : "error");
 	if (!o)
 		o = json_pack("{s:s}", "message", "error");
-	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!s)
-		return MHD_NO;
-	r = spur_http_response(s, strlen(s));
+	r = spur_http_json(o);
 	if (!r)
 		return MHD_NO;
 	if (st == SPUR_STATUS_THROTTLED || st == SPUR_STATUS_UNAVAILABLE) {
@@ -377,6 +372,8 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 			.attrs = attrs,
 			.n_attrs = spur_http_attrs(c, attrs, HTTP_MAX_ATTRS),
 			.route = route->handle,
+			.raw_body = rq->len ? rq->body : "",
+			.raw_body_len = rq->len,
 		};
 		res = spur_invoke(rq->srv->host, &args);
 	}
@@ -387,13 +384,9 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 	st = spur_result_status(res);
 
 	if (st == SPUR_STATUS_ACCEPTED) {
-		json_t *o = json_pack("{s:s}", "eventId", spur_result_request_id(res));
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-		json_decref(o);
-		if (!s)
+		r = spur_http_json(json_pack("{s:s}", "eventId", spur_result_request_id(res)));
+		if (!r)
 			goto done;
-		r = spur_http_response(s, strlen(s));
 		spur_http_mark_replayed(r, res);
 		ret = spur_http_queue(rq, c, MHD_HTTP_ACCEPTED, r);
 		goto done;

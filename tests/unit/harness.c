@@ -97,3 +97,12 @@ const char *harness_body(const struct spur_result *r)
 	const char *b = spur_result_body(r, NULL);
 	return b ? b : "";
 }
+
+int harness_run(Suite *suite)
+{
+	SRunner *sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

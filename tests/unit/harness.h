@@ -38,4 +38,8 @@ struct spur_result *harness_invoke(struct harness *h, const char *target, const 
 /* The body of a result as a NUL-terminated string (borrowed). */
 const char *harness_body(const struct spur_result *r);
 
+/* Run a suite the way every test main() does: the exit status. */
+struct Suite;
+int harness_run(struct Suite *suite);
+
 #endif

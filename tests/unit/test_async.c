@@ -245,9 +245,5 @@ int main(void)
 	tcase_add_test(tc, throttled_events_use_no_attempt);
 	tcase_add_test(tc, success_record);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

@@ -5,6 +5,8 @@
  * checker passes) over valid and invalid documents.
  */
 #include <check.h>
+
+#include "harness.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +124,5 @@ int main(void)
 	tcase_add_test(tc, depth_limit);
 	tcase_add_test(tc, nul_bytes);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

@@ -11,7 +11,12 @@
  *
  *   open     one destination per target: the text after "scheme://" of a
  *            destination URI ("file:///var/ok.jsonl" → "/var/ok.jsonl",
- *            made absolute against the config directory by the plugin).
+ *            made absolute against the config directory by the plugin),
+ *            or, for a named destination of `destinations:` whose `type`
+ *            is this plugin's scheme, target "" and `options`: that
+ *            destination's settings as a JSON object text (everything but
+ *            `type`, e.g. {"topic":"alerts/{function}","qos":1}). A plugin
+ *            refuses settings it does not know with a clear message.
  *   deliver  one record (JSON text, borrowed for the call). May buffer.
  *   flush    make everything delivered since the last flush durable or
  *            sent; 0, or a negative errno (then the whole batch retries).
@@ -50,8 +55,8 @@ struct spur_destination {
 	uint32_t struct_size;		/* sizeof(struct spur_destination) */
 	const char *scheme;		/* "file" */
 
-	int (*open)(void *instance, const char *target, void **dest,
-		    char *err, size_t errlen);
+	int (*open)(void *instance, const char *target, const char *options /* JSON or NULL */,
+		    void **dest, char *err, size_t errlen);
 	enum spur_deliver (*deliver)(void *dest, const char *record, size_t len,
 				     const struct spur_record_meta *meta,
 				     char *why, size_t whylen);

@@ -68,6 +68,11 @@ struct spur_invoke_args {
 	const struct spur_attr *attrs;	/* may be NULL */
 	size_t n_attrs;
 	const struct spur_route *route;	/* the route that matched, or NULL */
+	/* When payload is an envelope the source built (an API Gateway event,
+	 * an MQTT event), the body as received: idempotency fingerprints and
+	 * json:/payload key sources read this, so a retried request matches. */
+	const void *raw_body;
+	size_t raw_body_len;
 };
 
 /* Run one invocation. Always returns a result (NULL only when out of

@@ -120,6 +120,18 @@ SPUR_API const char *spur_route_match(const struct spur_route *r);
 SPUR_API const char *spur_route_target(const struct spur_route *r);	/* "fn[:qual]" */
 SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r);
 SPUR_API int spur_route_line(const struct spur_route *r);	/* config line, for messages */
+/* A source-specific key of the route ("qos", "share", "payload") as its
+ * config text, or NULL when absent. The config checked its type. */
+SPUR_API const char *spur_route_option(const struct spur_route *r, const char *key);
+
+/* An input a source cannot turn into an event (a payload that is not JSON
+ * on a `payload: json` route, an oversized message): the host writes a
+ * failure record (condition "InvalidInput", the reason as the error) to
+ * the route's function's on_failure destinations, so it ends in the
+ * dead-letter queue instead of being redelivered forever. `data` is kept
+ * as a string (base64 when it is not UTF-8). 0 or a negative errno. */
+SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,
+			 const char *reason, const void *data, size_t len);
 SPUR_API const char *spur_config_file(struct spur_host *host);
 
 /* --- the admin API (SPEC §4.3: /admin/...) --------------------------------
