@@ -362,7 +362,8 @@ static const struct spur_field function_table[] = {
 	SECTION("async", async_table, "asynchronous invocation"),
 	SECTION("idempotency", fn_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "description", "free text", 0, 0, .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_STRING, "isolation", "in-process or process", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	CHECK(SPUR_OPT_ENUM, "isolation", "native handlers: in-process (default) | process", 0, 0,
+	      .opt.choices = "in-process|process"),
 	END,
 };
 #undef FN
@@ -380,6 +381,8 @@ static const struct spur_field verify_table[] = {
 static const struct spur_field route_table[] = {
 	CUSTOM("http", parse_route_match, "\"METHOD /path\""),
 	CUSTOM("mqtt", parse_route_match, "MQTT topic filter"),
+	CUSTOM("zmq", parse_route_match, "\"pull|sub ENDPOINT\" (a ZeroMQ source socket)"),
+	CHECK(SPUR_OPT_STRING, "topic", "ZeroMQ SUB subscription prefix", 0, 0),
 	LEAF(SPUR_OPT_STRING, "function", NULL, RT, r.target, "fn[:qualifier]", 0, 0,
 	     .flags = SPUR_FIELD_REQUIRED, .check = is_target, .what = "a function name[:qualifier]"),
 	{ .opt = { .type = SPUR_OPT_ENUM, .name = "mode", .offset = offsetof(RT, mode),
@@ -389,7 +392,7 @@ static const struct spur_field route_table[] = {
 	      .what = "a group name"),
 	CHECK(SPUR_OPT_ENUM, "payload", "json: refuse payloads that are not JSON | any", 0, 0,
 	      .opt.choices = "any|json"),
-	SECTION("verify", verify_table, "webhook signature check", .flags = SPUR_FIELD_FUTURE),
+	SECTION("verify", verify_table, "webhook signature check"),
 	SECTION("idempotency", route_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "queue", "queue name", 0, 0, .flags = SPUR_FIELD_FUTURE),
 	END,
@@ -505,16 +508,23 @@ static void parse_route_match(struct spur_walk *w, const struct spur_ypair *p, v
 	struct route_tmp *rt = base;
 	const struct spur_ynode *v = p->value;
 	bool http = strcmp(p->key, "http") == 0;
+	bool zmq = strcmp(p->key, "zmq") == 0;
 
 	if (rt->r.kind) {
-		spur_option_report(w, p->line, "a route has exactly one of 'http' or 'mqtt'");
+		spur_option_report(w, p->line, "a route has exactly one of 'http', 'mqtt' or 'zmq'");
 		return;
 	}
-	rt->r.kind = http ? "http" : "mqtt";	/* replaced by a pool copy below */
+	rt->r.kind = (char *)p->key;	/* replaced by a pool copy below */
 	if (v->kind != SPUR_YNODE_SCALAR || spur_yaml_is_null(v)) {
 		spur_option_report(w, v->line, "%s: expected %s, got %s", p->key,
-				   http ? "\"METHOD /path\"" : "a topic filter",
+				   http ? "\"METHOD /path\"" : zmq ? "\"pull|sub ENDPOINT\"" :
+				   "a topic filter",
 				   spur_yaml_is_null(v) ? "nothing" : spur_yaml_kind_name(v));
+		return;
+	}
+	if (zmq && !(strncmp(v->text, "pull ", 5) == 0 || strncmp(v->text, "sub ", 4) == 0)) {
+		spur_option_report(w, v->line, "zmq: '%s' is not \"pull ENDPOINT\" or \"sub ENDPOINT\"",
+				   v->text);
 		return;
 	}
 	if (http && !valid_http_match(v->text)) {
@@ -522,7 +532,7 @@ static void parse_route_match(struct spur_walk *w, const struct spur_ypair *p, v
 				   "PATCH, DELETE, HEAD, OPTIONS or ANY)", v->text);
 		return;
 	}
-	if (!http && !valid_topic_filter(v->text)) {
+	if (!http && !zmq && !valid_topic_filter(v->text)) {
 		spur_option_report(w, v->line, "mqtt: '%s' is not a valid topic filter", v->text);
 		return;
 	}
@@ -575,6 +585,7 @@ static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, voi
 			.name = spur_option_mem_strdup(cfg, fp->key),
 			.line = fp->line,
 			.reserved = -1,
+			.node = fp->value,
 		};
 		if (!fn->name) {
 			spur_option_oom(w, fp->line);
@@ -673,7 +684,7 @@ static void parse_destinations(struct spur_walk *w, const struct spur_ypair *p, 
 			spur_yaml_map_find(d, "type") : NULL;
 		struct spur_buf opts;
 
-		if (!is_word(dp->key) || strchr(dp->key, '.')) {
+		if (!is_word(dp->key) || strchr(dp->key, '.') || strchr(dp->key, ':')) {
 			spur_option_report(w, dp->line, "invalid destination name '%s'", dp->key);
 			continue;
 		}

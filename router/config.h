@@ -61,6 +61,7 @@ struct spur_fn_config {
 	struct spur_strlist on_success;	/* destination URIs or names */
 	struct spur_strlist on_failure;
 	struct spur_idem_config idem;
+	const struct spur_ynode *node;	/* the function's mapping: plugin-specific keys */
 };
 
 /* A named destination (destinations: in config). */

@@ -271,6 +271,11 @@ SPUR_API int64_t spur_function_init_timeout_ms(const struct spur_function *fn)
 	return fn->fn->cfg->init_timeout_ms;
 }
 
+SPUR_API const char *spur_function_option(const struct spur_function *fn, const char *key)
+{
+	return spur_host_node_option(fn->fn->cfg->node, key);
+}
+
 SPUR_API size_t spur_function_env_count(const struct spur_function *fn)
 {
 	return fn->fn->cfg->n_env;

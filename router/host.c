@@ -392,13 +392,26 @@ const struct spur_store *spur_host_store(struct spur_host *h, void **instance)
 	return h->store_plugin->desc.store;
 }
 
+/* Is `scheme` one of the '|'-separated list? */
+static bool scheme_in(const char *list, const char *scheme)
+{
+	size_t n = strlen(scheme);
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, "|");
+		if (len == n && strncmp(p, scheme, n) == 0)
+			return true;
+		p += len + (p[len] == '|');
+	}
+	return false;
+}
+
 const struct spur_destination *spur_host_destination(struct spur_host *h, const char *scheme,
 						     void **instance)
 {
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
 		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
 		if ((p->desc.roles & SPUR_ROLE_DESTINATION) && p->desc.destination && p->instance &&
-		    strcmp(p->desc.destination->scheme, scheme) == 0) {
+		    scheme_in(p->desc.destination->scheme, scheme)) {
 			*instance = p->instance;
 			return p->desc.destination;
 		}
@@ -514,11 +527,30 @@ SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r)
 	return r->cfg->mode;
 }
 
+/* A scalar under a config mapping by dotted path ("verify.scheme"). */
+const char *spur_host_node_option(const struct spur_ynode *n, const char *path)
+{
+	char part[64];
+	while (n && n->kind == SPUR_YNODE_MAP) {
+		size_t len = strcspn(path, ".");
+		if (len >= sizeof(part))
+			return NULL;
+		memcpy(part, path, len);
+		part[len] = '\0';
+		const struct spur_ypair *p = spur_yaml_map_find(n, part);
+		if (!p)
+			return NULL;
+		if (!path[len])
+			return p->value->kind == SPUR_YNODE_SCALAR ? p->value->text : NULL;
+		n = p->value;
+		path += len + 1;
+	}
+	return NULL;
+}
+
 SPUR_API const char *spur_route_option(const struct spur_route *r, const char *key)
 {
-	const struct spur_ypair *p = r->cfg->node && r->cfg->node->kind == SPUR_YNODE_MAP ?
-		spur_yaml_map_find(r->cfg->node, key) : NULL;
-	return p && p->value->kind == SPUR_YNODE_SCALAR ? p->value->text : NULL;
+	return spur_host_node_option(r->cfg->node, key);
 }
 
 SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,

@@ -48,6 +48,9 @@ struct spur_outbox *spur_host_outbox(struct spur_host *h);
 /* The destination plugin serving a URI scheme ("file"), or NULL. */
 const struct spur_destination *spur_host_destination(struct spur_host *h, const char *scheme,
 						     void **instance);
+/* A scalar under a config mapping by dotted path ("verify.scheme"). */
+struct spur_ynode;
+const char *spur_host_node_option(const struct spur_ynode *n, const char *path);
 /* The config of a route handle (struct spur_route of the SDK). */
 const struct spur_route_config *spur_host_route_config(const struct spur_route *r);
 /* The open store, or NULL. */

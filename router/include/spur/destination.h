@@ -53,7 +53,7 @@ struct spur_record_meta {
 
 struct spur_destination {
 	uint32_t struct_size;		/* sizeof(struct spur_destination) */
-	const char *scheme;		/* "file" */
+	const char *scheme;		/* "file", or several: "http|https" */
 
 	int (*open)(void *instance, const char *target, const char *options /* JSON or NULL */,
 		    void **dest, char *err, size_t errlen);

@@ -120,8 +120,9 @@ SPUR_API const char *spur_route_match(const struct spur_route *r);
 SPUR_API const char *spur_route_target(const struct spur_route *r);	/* "fn[:qual]" */
 SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r);
 SPUR_API int spur_route_line(const struct spur_route *r);	/* config line, for messages */
-/* A source-specific key of the route ("qos", "share", "payload") as its
- * config text, or NULL when absent. The config checked its type. */
+/* A source-specific key of the route ("qos", "share", "payload",
+ * "verify.scheme", by dotted path) as its config text, or NULL when
+ * absent. The config checked its type. */
 SPUR_API const char *spur_route_option(const struct spur_route *r, const char *key);
 
 /* An input a source cannot turn into an event (a payload that is not JSON

@@ -73,6 +73,9 @@ SPUR_API uint64_t spur_function_memory(const struct spur_function *fn);     /* b
 SPUR_API uint64_t spur_function_tmp_size(const struct spur_function *fn);   /* bytes */
 SPUR_API int64_t spur_function_timeout_ms(const struct spur_function *fn);
 SPUR_API int64_t spur_function_init_timeout_ms(const struct spur_function *fn);
+/* A runtime-specific key of the function's config ("isolation"), by
+ * dotted path, as its config text; NULL when absent. */
+SPUR_API const char *spur_function_option(const struct spur_function *fn, const char *key);
 SPUR_API size_t spur_function_env_count(const struct spur_function *fn);
 /* The i-th env pair; borrowed. */
 SPUR_API void spur_function_env(const struct spur_function *fn, size_t i,
