@@ -38,11 +38,13 @@
 #include <time.h>
 
 #include "admin.h"
+#include "version.h"
 #include "async.h"
 #include "function.h"
 #include "host.h"
 #include "invoke.h"
 #include "json.h"
+#include "lambda_api.h"
 #include "log.h"
 #include "outbox.h"
 #include "util.h"
@@ -57,6 +59,7 @@ struct spur_admin_reply {
 	unsigned status;
 	char *body;
 	size_t len;
+	const char *error_type;		/* static: x-amzn-ErrorType, or NULL */
 };
 
 /* One call: the host and its store. */
@@ -104,6 +107,26 @@ static struct spur_admin_reply *reply_error(unsigned status, const char *fmt, ..
 	if (!o)		/* not UTF-8 (a name from the path): say it without it */
 		o = json_pack("{s:s}", "message", "bad request");
 	return reply_json(status, o);
+}
+
+struct spur_admin_reply *spur_admin_reply_new(unsigned status, char *body, size_t len,
+					       const char *error_type)
+{
+	struct spur_admin_reply *r = body ? calloc(1, sizeof(*r)) : NULL;
+	if (!r) {
+		free(body);
+		return NULL;
+	}
+	r->status = status;
+	r->body = body;
+	r->len = len;
+	r->error_type = error_type;
+	return r;
+}
+
+SPUR_API const char *spur_admin_reply_error_type(const struct spur_admin_reply *r)
+{
+	return r->error_type;
 }
 
 SPUR_API void spur_admin_reply_free(struct spur_admin_reply *r)
@@ -578,7 +601,7 @@ static struct spur_admin_reply *replay_target(struct call *c, const char *name,
 	to->fn = spur_registry_find(spur_host_registry(c->host), fname, flen);
 	if (!to->fn)
 		return reply_error(404, "no function named %.*s", (int)flen, fname);
-	if (to->qual && !spur_fn_version(to->fn, to->qual, to->qual_len))
+	if (to->qual && !spur_fn_version(to->fn, to->qual, to->qual_len, NULL))
 		return reply_error(404, "function %.*s has no version or alias %.*s", (int)flen,
 				   fname, (int)to->qual_len, to->qual);
 	to->async = spur_host_async(c->host);
@@ -786,6 +809,15 @@ static struct spur_admin_reply *route(struct call *c, const char *path, const ch
 		return strcmp(m, "POST") == 0 ? queue_replay(c, name, query, body, len) :
 			not_allowed(m, "POST");
 	}
+	if (n == 1 && strcmp(seg[0], "reload") == 0) {
+		if (strcmp(m, "POST") != 0)
+			return not_allowed(m, "POST");
+		char why[8192];
+		if (spur_host_reload(c->host, why, sizeof(why)) < 0)
+			return reply_error(400, "reload refused; the running config stays: %s", why);
+		return reply_json(200, json_pack("{s:s, s:s}", "status", "reloaded",
+						  "warnings", why));
+	}
 	if (n == 2 && strcmp(seg[0], "events") == 0)
 		return strcmp(m, "GET") == 0 ? event_get(c, seg[1]) : not_allowed(m, "GET");
 	return reply_error(404, "no admin endpoint %.200s", path);
@@ -798,10 +830,13 @@ SPUR_API struct spur_admin_reply *spur_admin_handle(struct spur_host *host, cons
 {
 	struct call c = { .host = host, .method = method ? method : "GET" };
 	struct spur_admin_reply *r;
-	if (!path || strncmp(path, "/admin", 6) != 0 || (path[6] && path[6] != '/'))
+	bool lambda = path && spur_lambda_api_path(path);
+	if (!path || (!lambda && (strncmp(path, "/admin", 6) != 0 || (path[6] && path[6] != '/'))))
 		return reply_error(404, "not an admin path");
 	if ((r = authorize(&c, path, query, authorization, loopback_peer)))
 		return r;
+	if (lambda)	/* the Lambda management API: same auth as /admin/ */
+		return spur_lambda_api_handle(host, c.method, path, query, body, len);
 	c.st = spur_host_store(host, &c.si);
 	if (!c.st)
 		return reply_error(503, "no store is open: the admin API needs one (store:, state_dir)");

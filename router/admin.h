@@ -26,4 +26,10 @@ bool spur_admin_token_equal(const char *given, size_t given_len, const char *wan
 /* A queue the admin API serves: configured under queues:, or built in. */
 bool spur_admin_queue_known(const struct spur_host *host, const char *name);
 
+/* A reply with `body` (malloc'd, taken even on failure) and, for the
+ * Lambda-compatible paths, Lambda's error name (static, or NULL) for the
+ * x-amzn-ErrorType header. NULL: out of memory. */
+struct spur_admin_reply *spur_admin_reply_new(unsigned status, char *body, size_t len,
+					       const char *error_type);
+
 #endif

@@ -37,10 +37,12 @@
 #include "host.h"
 #include "invoke.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "record.h"
 #include "workq.h"
 #include "util.h"
+#include "version.h"
 
 #define ASYNC_QUEUE "async"
 #define EVENT_NS "event"		/* keys: the outcome of finished events */
@@ -194,6 +196,7 @@ int spur_async_submit(struct spur_async *a, struct spur_fn *fn, const char *qual
 	rc = a->store->apply(a->si, ops, n, conflict);
 	if (rc < 0)
 		goto fail;
+	spur_counter_add(spur_fn_counter(fn, SPUR_FN_RECEIVED), 1);
 	free(attrs);
 	spur_workq_push(a->sched, &e->job, 0);
 	return 0;
@@ -291,6 +294,16 @@ static int finish_record(struct spur_async *a, struct event *e, const char *cond
 	}
 	rc = a->store->apply(a->si, ops, n, NULL);
 	if (rc == 0) {
+		if (fn)
+			spur_hist_observe(spur_fn_event_age(fn),
+					  (spur_store_now_ms() - e->accepted_ms) * 1000000);
+		if (strcmp(condition, "Success") != 0) {
+			char labels[160];
+			snprintf(labels, sizeof(labels), "function=\"%s\",reason=\"%s\"", e->fn_name,
+				 condition);
+			spur_counter_add(spur_counter_get(a->host, "spur_async_events_dropped_total",
+							  "Async events given up, by reason.", labels), 1);
+		}
 		spur_outbox_commit(a->outbox, entries, ne);
 		ne = 0;
 		spur_log_write(logger(a), SPUR_LOG_INFO,
@@ -353,6 +366,10 @@ static void retry_later(struct spur_async *a, struct event *e, const struct spur
 		.visible_ms = spur_store_now_ms() + delay, .attrs = attrs, .attrs_len = alen,
 	};
 	int rc = attrs ? a->store->apply(a->si, &op, 1, NULL) : -ENOMEM;
+	struct spur_fn *fn = spur_registry_find(spur_host_registry(a->host), e->fn_name,
+						strlen(e->fn_name));
+	if (fn)
+		spur_counter_add(spur_fn_counter(fn, SPUR_FN_RETRIED), 1);
 	if (rc < 0)	/* the stored attempt count lags: a restart may run it once more */
 		spur_log_write(logger(a), SPUR_LOG_WARN, NULL, "async event %s: could not record attempt %u: %s",
 			       e->id, e->attempts, spur_strerror(rc));
@@ -399,7 +416,9 @@ static void run_event(struct spur_async *a, struct event *e)
 		return;
 	}
 	const struct spur_fn_config *c = spur_fn_config(fn);
-	if (spur_store_now_ms() - e->accepted_ms > c->max_event_age_ms) {
+	int max_retries, max_age_s;
+	spur_event_config_get(fn, &max_retries, &max_age_s);	/* the API's, else config's */
+	if (spur_store_now_ms() - e->accepted_ms > (int64_t)max_age_s * 1000) {
 		end(a, e, "EventAgeExceeded", NULL, e->attempts);
 		return;
 	}
@@ -422,7 +441,7 @@ static void run_event(struct spur_async *a, struct event *e)
 		end(a, e, "Success", r, e->attempts);
 	} else {
 		e->attempts++;
-		if ((int64_t)e->attempts > c->max_retries) {
+		if ((int)e->attempts > max_retries) {
 			end(a, e, "RetriesExhausted", r, e->attempts);
 		} else {
 			char err[256];

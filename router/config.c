@@ -133,7 +133,7 @@ static bool is_idem_key(const char *s)
 #define CHECK(t, n, desc, lo, hi, ...) {					\
 	.opt = { .type = (t), .name = (n), .description = (desc),		\
 		 .min = (lo), .max = (hi) },					\
-	.kind = SPUR_FIELD_LEAF, __VA_ARGS__ }
+	.kind = SPUR_FIELD_LEAF, .check_only = true, __VA_ARGS__ }
 #define SECTION(n, table, desc, ...) {						\
 	.opt = { .name = (n), .description = (desc) },				\
 	.kind = SPUR_FIELD_SECTION, .sub = (table), __VA_ARGS__ }
@@ -356,9 +356,8 @@ static const struct spur_field function_table[] = {
 	     0, INT64_MAX),
 	CUSTOM("env", parse_env, "environment variables"),
 	SECTION("concurrency", concurrency_table, "concurrency limits"),
-	CUSTOM("aliases", check_aliases, "alias names to versions", .flags = SPUR_FIELD_FUTURE),
-	CUSTOM("provisioned", check_int_map, "warm contexts per alias or version",
-	       .flags = SPUR_FIELD_FUTURE),
+	CUSTOM("aliases", check_aliases, "alias names to versions"),
+	CUSTOM("provisioned", check_int_map, "warm contexts per alias or version"),
 	SECTION("async", async_table, "asynchronous invocation"),
 	SECTION("idempotency", fn_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "description", "free text", 0, 0, .flags = SPUR_FIELD_FUTURE),

@@ -28,6 +28,7 @@ struct spur_context {
 	int64_t idle_since;
 	struct spur_context *prev, *next;
 	bool tmp_made;
+	bool busy;			/* counted in the pool's busy gauge */
 	char tmp[];			/* scratch directory path */
 };
 
@@ -42,6 +43,10 @@ struct spur_pool {
 	int64_t max_uses;
 	struct spur_context *head, *tail;	/* idle, most recent first */
 	size_t n_idle;
+	int provisioned;			/* idle contexts never reaped */
+	bool retired;
+	atomic_uint_fast64_t cold_starts;
+	atomic_size_t busy;
 	struct spur_reaper *_Atomic reaper;
 };
 
@@ -51,7 +56,7 @@ struct spur_reaper {
 	pthread_cond_t wake;
 	bool stop;
 	_Atomic int64_t next_wake;	/* INT64_MAX while scanning: puts then signal */
-	size_t n;
+	size_t n, cap;			/* under lock */
 	struct spur_pool **pools;
 };
 
@@ -79,10 +84,15 @@ struct spur_pool *spur_pool_new(struct spur_function *ver, const char *state_dir
 	return p;
 }
 
+static void reaper_remove(struct spur_reaper *r, struct spur_pool *pool);
+
 void spur_pool_free(struct spur_pool *pool)
 {
 	if (!pool)
 		return;
+	struct spur_reaper *r = atomic_load(&pool->reaper);
+	if (r)	/* a pool freed while spur runs (a failed reload): unregister first */
+		reaper_remove(r, pool);
 	struct spur_context *c = pool->head;
 	while (c) {
 		struct spur_context *next = c->next;
@@ -115,6 +125,10 @@ struct spur_context *spur_pool_take(struct spur_pool *pool)
 	if (c)
 		unlink_idle(pool, c);
 	pthread_mutex_unlock(&pool->lock);
+	if (c) {
+		c->busy = true;
+		atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
+	}
 	return c;
 }
 
@@ -129,8 +143,13 @@ static void reaper_notify(struct spur_reaper *r, int64_t expiry)
 
 void spur_pool_put(struct spur_pool *pool, struct spur_context *c, bool keep)
 {
+	if (c->busy) {
+		c->busy = false;
+		atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
+	}
 	c->uses++;
-	if (!keep || (pool->max_uses > 0 && (int64_t)c->uses >= pool->max_uses)) {
+	if (!keep || pool->retired ||
+	    (pool->max_uses > 0 && (int64_t)c->uses >= pool->max_uses)) {
 		spur_context_free(c);
 		return;
 	}
@@ -149,6 +168,11 @@ void spur_pool_put(struct spur_pool *pool, struct spur_context *c, bool keep)
 		      c->idle_since + pool->ttl_ns);
 }
 
+size_t spur_pool_busy(struct spur_pool *pool)
+{
+	return atomic_load_explicit(&pool->busy, memory_order_relaxed);
+}
+
 size_t spur_pool_idle(struct spur_pool *pool)
 {
 	pthread_mutex_lock(&pool->lock);
@@ -162,13 +186,14 @@ int64_t spur_pool_reap(struct spur_pool *pool, int64_t now)
 	struct spur_context *dead = NULL;
 	int64_t next = INT64_MAX;
 	pthread_mutex_lock(&pool->lock);
-	while (pool->tail && pool->tail->idle_since + pool->ttl_ns <= now) {
+	while (pool->tail && (pool->retired || (pool->n_idle > (size_t)pool->provisioned &&
+						pool->tail->idle_since + pool->ttl_ns <= now))) {
 		struct spur_context *c = pool->tail;
 		unlink_idle(pool, c);
 		c->next = dead;
 		dead = c;
 	}
-	if (pool->tail)
+	if (pool->tail && pool->n_idle > (size_t)pool->provisioned)
 		next = pool->tail->idle_since + pool->ttl_ns;
 	pthread_mutex_unlock(&pool->lock);
 	while (dead) {	/* ending a context can take a while: not under the lock */
@@ -194,10 +219,15 @@ struct spur_context *spur_context_new(struct spur_pool *pool,
 	}
 	c->pool = pool;
 	c->id = id;
+	atomic_fetch_add(&pool->cold_starts, 1);
+	c->busy = true;
+	atomic_fetch_add_explicit(&pool->busy, 1, memory_order_relaxed);
 	snprintf(c->tmp, n, "%s/%s-%llu", pool->tmp_root, name, (unsigned long long)id);
 	*run = pool->rt->context_new(pool->rt_instance, pool->code, c, init, &c->state);
 	if (*run != SPUR_RUN_OK) {
 		c->state = NULL;
+		c->busy = false;
+		atomic_fetch_sub_explicit(&pool->busy, 1, memory_order_relaxed);
 		spur_context_free(c);
 		return NULL;
 	}
@@ -213,11 +243,42 @@ void spur_context_free(struct spur_context *c)
 {
 	if (!c)
 		return;
+	if (c->busy)
+		atomic_fetch_sub_explicit(&c->pool->busy, 1, memory_order_relaxed);
 	if (c->state)
 		c->pool->rt->context_free(c->pool->rt_instance, c->state);
 	if (c->tmp_made)
 		nftw(c->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(c);
+}
+
+void spur_pool_set_provisioned(struct spur_pool *pool, int n)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->provisioned = n < 0 ? 0 : n;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+int spur_pool_provisioned(struct spur_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	int n = pool->provisioned;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+void spur_pool_retire(struct spur_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->retired = true;
+	pool->provisioned = 0;
+	pthread_mutex_unlock(&pool->lock);
+	spur_pool_reap(pool, spur_now_ns());
+}
+
+uint64_t spur_pool_cold_starts(struct spur_pool *pool)
+{
+	return atomic_load(&pool->cold_starts);
 }
 
 void *spur_context_runtime_state(const struct spur_context *c)
@@ -281,7 +342,7 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
-struct spur_reaper *spur_reaper_start(struct spur_pool **pools, size_t n)
+struct spur_reaper *spur_reaper_start(void)
 {
 	struct spur_reaper *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -293,19 +354,45 @@ struct spur_reaper *spur_reaper_start(struct spur_pool **pools, size_t n)
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&r->lock, NULL);
 	atomic_init(&r->next_wake, INT64_MAX);
-	r->n = n;
-	r->pools = pools;
-	for (size_t i = 0; i < n; i++)
-		atomic_store(&pools[i]->reaper, r);
 	if (pthread_create(&r->thread, NULL, reaper_main, r) != 0) {
-		for (size_t i = 0; i < n; i++)
-			atomic_store(&pools[i]->reaper, NULL);
 		pthread_cond_destroy(&r->wake);
 		pthread_mutex_destroy(&r->lock);
 		free(r);
 		return NULL;
 	}
 	return r;
+}
+
+int spur_reaper_add(struct spur_reaper *r, struct spur_pool *pool)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct spur_pool **p = realloc(r->pools, cap * sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&r->lock);
+			return -ENOMEM;
+		}
+		r->pools = p;
+		r->cap = cap;
+	}
+	r->pools[r->n++] = pool;
+	atomic_store(&pool->reaper, r);
+	pthread_cond_signal(&r->wake);	/* rescan: the new pool may hold idle contexts */
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static void reaper_remove(struct spur_reaper *r, struct spur_pool *pool)
+{
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->pools[i] == pool) {
+			r->pools[i] = r->pools[--r->n];
+			break;
+		}
+	atomic_store(&pool->reaper, NULL);
+	pthread_mutex_unlock(&r->lock);
 }
 
 void spur_reaper_stop(struct spur_reaper *r)
@@ -321,5 +408,6 @@ void spur_reaper_stop(struct spur_reaper *r)
 		atomic_store(&r->pools[i]->reaper, NULL);
 	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->lock);
+	free(r->pools);
 	free(r);
 }

@@ -33,6 +33,7 @@ struct spur_context *spur_pool_take(struct spur_pool *pool);
 void spur_pool_put(struct spur_pool *pool, struct spur_context *ctx, bool keep);
 /* Counts, for metrics and tests (approximate while busy). */
 size_t spur_pool_idle(struct spur_pool *pool);
+size_t spur_pool_busy(struct spur_pool *pool);
 
 /* A cold start: make a context and run INIT with `init` (whose deadline
  * the caller set). Returns the context, or NULL with *run saying why (the
@@ -43,8 +44,20 @@ void spur_context_free(struct spur_context *ctx);
 void *spur_context_runtime_state(const struct spur_context *ctx);
 uint64_t spur_context_uses(const struct spur_context *ctx);
 
-/* The idle reaper over a fixed set of pools. */
-struct spur_reaper *spur_reaper_start(struct spur_pool **pools, size_t n);
+/* Provisioned concurrency: keep at least n idle contexts (never reaped).
+ * The caller warms them (spur_invoke_cold_start + spur_pool_put). */
+void spur_pool_set_provisioned(struct spur_pool *pool, int n);
+int spur_pool_provisioned(struct spur_pool *pool);
+/* A pool whose version is gone ($LATEST replaced by a reload, a version
+ * deleted): its idle contexts are reaped at once, busy ones on return. */
+void spur_pool_retire(struct spur_pool *pool);
+/* Cold starts so far (metrics, tests). */
+uint64_t spur_pool_cold_starts(struct spur_pool *pool);
+
+/* The idle reaper over the pools added to it (pools come and go with
+ * versions and reloads; a pool stays registered until the reaper stops). */
+struct spur_reaper *spur_reaper_start(void);
+int spur_reaper_add(struct spur_reaper *r, struct spur_pool *pool);
 void spur_reaper_stop(struct spur_reaper *r);
 /* One reaping pass at time `now` (for tests with an injected clock);
  * returns the next expiry on the same clock or INT64_MAX. */

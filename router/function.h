@@ -2,12 +2,17 @@
 /*
  * function.h - the function registry: named functions and their versions.
  *
- * A struct spur_fn is a named function (settings from the config, its ARN,
- * its reserved-concurrency counter). A struct spur_function is one version
- * of it ($LATEST for now; published versions arrive with the registry in
- * the store): the runtime that runs it, the loaded code, and the pool of
- * execution contexts. The registry is built once per config load and is
- * read-only afterwards, so lookups take no lock.
+ * A struct spur_fn is a named function: its ARN, its reserved-concurrency
+ * counter, its $LATEST and its published versions and aliases. A struct
+ * spur_function is one version: frozen settings, the runtime and its
+ * loaded code, and the pool of execution contexts.
+ *
+ * Readers (every invocation) take no lock: the registry array, a
+ * function's $LATEST and its view (versions + aliases) are immutable
+ * snapshots behind atomic pointers. Writers (the management API, reload)
+ * build a new snapshot under the function's lock and publish it; old
+ * snapshots and versions stay allocated until shutdown, since an
+ * invocation may still be using them (they are small).
  */
 #ifndef SPUR_FUNCTION_H
 #define SPUR_FUNCTION_H
@@ -20,10 +25,27 @@ struct spur_host;
 struct spur_pool;
 struct spur_fn;
 struct spur_registry;
+struct json_t;
 
-struct spur_registry *spur_registry_new(struct spur_host *host,
-					const struct spur_config *cfg, FILE *err);
+/* Build the registry of a config (new functions, or existing ones of
+ * `previous` given a new $LATEST: a reload). Every function's code is
+ * loaded; errors go to err as FILE:LINE lines and NULL is returned. */
+struct spur_registry *spur_registry_new(struct spur_host *host, const struct spur_config *cfg,
+					const struct spur_registry *previous, FILE *err);
+/* Make `reg` current for the functions it shares with the registry it was
+ * built from: their new $LATEST replaces the old one (which retires). */
+void spur_registry_commit(struct spur_registry *reg);
+/* The new $LATEST a reload made for the i-th function (NULL for a
+ * function new in this registry: its $LATEST is already current). */
+struct spur_function *spur_registry_pending(const struct spur_registry *reg, size_t i);
+/* Free a registry that was never committed (a failed reload), with the
+ * $LATEST versions it made. */
+void spur_registry_discard(struct spur_registry *reg);
+/* Free the array only (functions live on in the host's list). */
 void spur_registry_free(struct spur_registry *reg);
+/* Free every function ever made (shutdown). */
+void spur_fn_free_all(struct spur_fn *all);
+struct spur_fn *spur_registry_all(const struct spur_registry *reg);
 
 size_t spur_registry_count(const struct spur_registry *reg);
 struct spur_fn *spur_registry_at(const struct spur_registry *reg, size_t i);
@@ -31,16 +53,35 @@ struct spur_fn *spur_registry_find(const struct spur_registry *reg,
 				   const char *name, size_t len);
 
 const struct spur_fn_config *spur_fn_config(const struct spur_fn *fn);
+const char *spur_fn_name(const struct spur_fn *fn);
 const char *spur_fn_arn(const struct spur_fn *fn);	/* unqualified */
-/* A version by qualifier ("$LATEST", "3", an alias), or NULL. */
-struct spur_function *spur_fn_version(struct spur_fn *fn, const char *qual, size_t len);
+/* A version by qualifier: NULL/"" or "$LATEST", a version number, or an
+ * alias (a weighted alias picks by a hash of pick_key, so one event id
+ * always gets one version). NULL when there is no such qualifier. */
+struct spur_function *spur_fn_version(struct spur_fn *fn, const char *qual, size_t len,
+				      const char *pick_key);
+struct spur_function *spur_fn_latest(struct spur_fn *fn);
 
 /* Reserved concurrency: take a slot (0) or -EBUSY when at the limit. */
 int spur_fn_slot_take(struct spur_fn *fn);
 void spur_fn_slot_give(struct spur_fn *fn);
 
+/* Metrics: $LATEST and every published version; running calls; ages. */
+void spur_fn_each_version(struct spur_fn *fn, void (*cb)(void *ud, struct spur_function *v),
+			  void *ud);
+long spur_fn_inflight(struct spur_fn *fn);
+enum spur_fn_counter {
+	SPUR_FN_RECEIVED,	/* spur_async_events_received_total */
+	SPUR_FN_RETRIED,	/* spur_async_events_retried_total */
+	SPUR_FN_COUNTERS,
+};
+struct spur_counter *spur_fn_counter(struct spur_fn *fn, enum spur_fn_counter which);
+struct spur_hist *spur_fn_event_age(struct spur_fn *fn);
+struct spur_inv_metrics *spur_function_metrics(struct spur_function *ver);
+
 struct spur_fn *spur_function_fn(const struct spur_function *ver);
 struct spur_pool *spur_function_pool(const struct spur_function *ver);
+/* The version's settings (frozen for a published version). */
 const struct spur_fn_config *spur_function_config(const struct spur_function *ver);
 const struct spur_runtime *spur_function_runtime(const struct spur_function *ver,
 						 void **instance, void **code);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 
 #include "async.h"
 #include "context.h"
+#include "metrics.h"
 #include "outbox.h"
+#include "version.h"
 #include "yaml.h"
 #include "function.h"
 #include "host.h"
@@ -38,9 +41,15 @@ struct spur_host {
 	struct spur_config *cfg;
 	struct spur_log log;
 	struct spur_plugin_set *plugins;
-	struct spur_registry *registry;
+	struct spur_registry *_Atomic registry;	/* replaced whole by a reload */
+	struct spur_registry *retired_registries[64];
+	size_t n_retired;
+	struct spur_config *retired_configs[64];	/* functions' settings point into them */
+	pthread_mutex_t reload_lock;
 	struct spur_reaper *reaper;
+	pthread_mutex_t pools_lock;	/* pools made before the reaper started */
 	struct spur_pool **pools;
+	size_t n_pools, cap_pools;
 	size_t n_routes;
 	struct spur_route *routes;
 
@@ -50,6 +59,7 @@ struct spur_host {
 	struct spur_outbox *outbox;
 	struct spur_async *async;
 
+	struct spur_metrics *metrics;
 	pthread_mutex_t ready_lock;
 	size_t n_ready;
 	struct ready_entry ready[32];
@@ -125,6 +135,14 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 	}
 	h->cfg = cfg;
 	pthread_mutex_init(&h->ready_lock, NULL);
+	pthread_mutex_init(&h->pools_lock, NULL);
+	pthread_mutex_init(&h->reload_lock, NULL);
+	h->metrics = spur_metrics_new();
+	if (!h->metrics) {
+		spur_config_free(cfg);
+		free(h);
+		return NULL;
+	}
 	spur_log_init(&h->log, cfg->log_level, cfg->log_format, STDERR_FILENO);
 
 	int rc = make_dir(cfg->state_dir);
@@ -195,15 +213,10 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 			goto fail;
 		}
 	}
-	h->registry = spur_registry_new(h, cfg, err);
-	if (!h->registry)
+	struct spur_registry *reg = spur_registry_new(h, cfg, NULL, err);
+	if (!reg)
 		goto fail;
-	size_t n = spur_registry_count(h->registry);
-	h->pools = calloc(n ? n : 1, sizeof(*h->pools));
-	if (!h->pools)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		h->pools[i] = spur_function_pool(spur_fn_version(spur_registry_at(h->registry, i), NULL, 0));
+	atomic_init(&h->registry, reg);
 	return h;
 fail:
 	spur_host_free(h);
@@ -227,21 +240,35 @@ void spur_host_free(struct spur_host *h)
 {
 	if (!h)
 		return;
-	/* Sources first: their fini waits for the invocations they started,
-	 * which still use the registry and the runtimes. */
+	/* Sources stop taking work first (their stop drains what they
+	 * started); then the async workers finish what runs; then the outbox,
+	 * whose destinations may belong to source plugins (mqtt, zmq): so
+	 * destinations close before any plugin's fini. */
 	spur_host_stop(h);
-	fini_plugins(h, true);
-	spur_async_free(h->async);	/* after the sources: they submit events */
-	spur_outbox_free(h->outbox);	/* after async: it prepares records */
+	spur_async_stop(h->async);
+	spur_outbox_stop(h->outbox);
+	spur_async_free(h->async);
+	spur_outbox_free(h->outbox);
 	if (h->store_open)
 		h->store_plugin->desc.store->close(h->store_plugin->instance);
+	fini_plugins(h, true);
 	spur_reaper_stop(h->reaper);
-	spur_registry_free(h->registry);	/* contexts end before their runtimes */
+	struct spur_registry *reg = atomic_load(&h->registry);
+	if (reg)	/* contexts end before their runtimes */
+		spur_fn_free_all(spur_registry_all(reg));
+	spur_registry_free(reg);
+	for (size_t i = 0; i < h->n_retired; i++) {
+		spur_registry_free(h->retired_registries[i]);
+		spur_config_free(h->retired_configs[i]);
+	}
 	fini_plugins(h, false);
 	spur_plugins_free(h->plugins);
 	free(h->pools);
 	free(h->routes);
 	pthread_mutex_destroy(&h->ready_lock);
+	pthread_mutex_destroy(&h->pools_lock);
+	pthread_mutex_destroy(&h->reload_lock);
+	spur_metrics_free(h->metrics);
 	spur_config_free(h->cfg);
 	free(h);
 }
@@ -264,17 +291,53 @@ static int start_async(struct spur_host *h)
 	h->async = h->outbox ? spur_async_new(h, st, si, h->outbox) : NULL;
 	if (!h->async)
 		return -ENOMEM;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *err = open_memstream(&buf, &len);
+	rc = spur_versions_load(h, err);
+	fclose(err);
+	if (buf && *buf)
+		spur_log_write(&h->log, rc < 0 ? SPUR_LOG_ERROR : SPUR_LOG_WARN, NULL, "%s", buf);
+	free(buf);
+	if (rc < 0)
+		return rc;	/* an alias to a missing version: refuse to start */
 	rc = spur_outbox_start(h->outbox);
 	if (rc == 0)
 		rc = spur_async_start(h->async);
 	return rc;
 }
 
+void spur_host_track_pool(struct spur_host *h, struct spur_pool *pool)
+{
+	pthread_mutex_lock(&h->pools_lock);
+	if (h->reaper) {
+		spur_reaper_add(h->reaper, pool);
+	} else {
+		if (h->n_pools == h->cap_pools) {
+			size_t cap = h->cap_pools ? h->cap_pools * 2 : 16;
+			struct spur_pool **p = realloc(h->pools, cap * sizeof(*p));
+			if (p) {
+				h->pools = p;
+				h->cap_pools = cap;
+			}
+		}
+		if (h->n_pools < h->cap_pools)
+			h->pools[h->n_pools++] = pool;
+	}
+	pthread_mutex_unlock(&h->pools_lock);
+}
+
 int spur_host_start(struct spur_host *h)
 {
-	h->reaper = spur_reaper_start(h->pools, spur_registry_count(h->registry));
-	if (!h->reaper)
+	struct spur_reaper *reaper = spur_reaper_start();
+	if (!reaper)
 		return -ENOMEM;
+	pthread_mutex_lock(&h->pools_lock);
+	for (size_t i = 0; i < h->n_pools; i++)
+		spur_reaper_add(reaper, h->pools[i]);
+	h->n_pools = 0;
+	h->reaper = reaper;
+	pthread_mutex_unlock(&h->pools_lock);
 	int rc = start_async(h);
 	if (rc < 0)
 		return rc;
@@ -306,11 +369,12 @@ void spur_host_stop(struct spur_host *h)
 int spur_host_check(struct spur_host *h, FILE *err)
 {
 	int failures = 0;
-	for (size_t i = 0; i < spur_registry_count(h->registry); i++) {
-		struct spur_fn *fn = spur_registry_at(h->registry, i);
+	struct spur_registry *reg = spur_host_registry(h);
+	for (size_t i = 0; i < spur_registry_count(reg); i++) {
+		struct spur_fn *fn = spur_registry_at(reg, i);
 		const struct spur_fn_config *c = spur_fn_config(fn);
 		char why[2048];
-		if (spur_invoke_init_once(h, spur_fn_version(fn, NULL, 0), why, sizeof(why)) < 0) {
+		if (spur_invoke_init_once(h, spur_fn_latest(fn), why, sizeof(why)) < 0) {
 			fprintf(err, "%s:%d: function '%s': INIT failed: %s\n",
 				h->cfg->file, c->line, c->name, why);
 			failures++;
@@ -371,7 +435,81 @@ const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *na
 
 struct spur_registry *spur_host_registry(struct spur_host *h)
 {
-	return h->registry;
+	return atomic_load_explicit(&h->registry, memory_order_acquire);
+}
+
+/* Routes and plugin options are not reloaded: say so when they changed. */
+static void reload_warnings(const struct spur_config *old, const struct spur_config *neu,
+			    FILE *err)
+{
+	bool same = old->n_routes == neu->n_routes;
+	for (size_t i = 0; same && i < old->n_routes; i++)
+		same = strcmp(old->routes[i].kind, neu->routes[i].kind) == 0 &&
+		       strcmp(old->routes[i].match, neu->routes[i].match) == 0 &&
+		       strcmp(old->routes[i].target, neu->routes[i].target) == 0 &&
+		       old->routes[i].mode == neu->routes[i].mode;
+	if (!same)
+		fprintf(err, "%s: warning: routes changed: they take effect at the next restart\n",
+			neu->file);
+}
+
+int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = -EINVAL;
+	pthread_mutex_lock(&h->reload_lock);
+	FILE *err = open_memstream(&buf, &len);
+	struct spur_registry *old = spur_host_registry(h), *reg = NULL;
+	struct spur_config *cfg = spur_config_load(h->cfg->file, err);
+	if (!cfg)
+		goto done;
+	if (h->n_retired == SPUR_ARRAY_SIZE(h->retired_registries)) {
+		fprintf(err, "%s: too many reloads since start: restart spur\n", cfg->file);
+		goto done;
+	}
+	reload_warnings(h->cfg, cfg, err);
+	reg = spur_registry_new(h, cfg, old, err);
+	if (!reg)
+		goto done;
+	/* INIT every function's new $LATEST before anything is swapped */
+	bool ok = true;
+	for (size_t i = 0; i < spur_registry_count(reg); i++) {
+		struct spur_fn *fn = spur_registry_at(reg, i);
+		char init_why[1024];
+		struct spur_function *v = spur_registry_pending(reg, i);
+		if (spur_invoke_init_once(h, v ? v : spur_fn_latest(fn), init_why, sizeof(init_why)) < 0) {
+			const struct spur_fn_config *c = spur_function_config(v ? v : spur_fn_latest(fn));
+			fprintf(err, "%s:%d: function '%s': INIT failed: %s\n", cfg->file, c->line,
+				c->name, init_why);
+			ok = false;
+		}
+	}
+	if (!ok)
+		goto done;
+	spur_registry_commit(reg);
+	h->retired_registries[h->n_retired] = old;
+	h->retired_configs[h->n_retired++] = cfg;	/* kept: $LATEST settings point into it */
+	atomic_store_explicit(&h->registry, reg, memory_order_release);
+	reg = NULL;
+	cfg = NULL;
+	rc = 0;
+	spur_log_write(&h->log, SPUR_LOG_INFO, NULL, "reloaded %s", h->cfg->file);
+done:
+	spur_registry_discard(reg);
+	spur_config_free(cfg);
+	fclose(err);
+	snprintf(why, whylen, "%s", buf && *buf ? buf : rc == 0 ? "" : "the reload failed");
+	if (rc < 0)
+		spur_log_write(&h->log, SPUR_LOG_ERROR, NULL, "reload refused; the running config stays:\n%s", why);
+	free(buf);
+	pthread_mutex_unlock(&h->reload_lock);
+	return rc;
+}
+
+struct spur_metrics *spur_host_metrics(struct spur_host *h)
+{
+	return h->metrics;
 }
 
 struct spur_async *spur_host_async(struct spur_host *h)
@@ -558,7 +696,7 @@ SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,
 {
 	const char *t = route->cfg->target;
 	size_t n = strcspn(t, ":");
-	struct spur_fn *fn = spur_registry_find(host->registry, t, n);
+	struct spur_fn *fn = spur_registry_find(spur_host_registry(host), t, n);
 	if (!fn || !host->async)
 		return -ENOENT;
 	return spur_async_reject(host->async, fn, reason, data, len);

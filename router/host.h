@@ -51,6 +51,11 @@ const struct spur_destination *spur_host_destination(struct spur_host *h, const 
 /* A scalar under a config mapping by dotted path ("verify.scheme"). */
 struct spur_ynode;
 const char *spur_host_node_option(const struct spur_ynode *n, const char *path);
+/* The counters plugins and the core register (metrics.c). */
+struct spur_metrics *spur_host_metrics(struct spur_host *h);
+/* Register a context pool with the idle reaper (now or when it starts). */
+struct spur_pool;
+void spur_host_track_pool(struct spur_host *h, struct spur_pool *pool);
 /* The config of a route handle (struct spur_route of the SDK). */
 const struct spur_route_config *spur_host_route_config(const struct spur_route *r);
 /* The open store, or NULL. */

@@ -27,6 +27,7 @@
 #include "invoke.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct spur_invocation {
@@ -292,7 +293,7 @@ static struct spur_function *resolve(struct spur_host *host, const char *target,
 		     *qual ? ":" : "", (int)*qual_len, *qual ? *qual : "");
 		return NULL;
 	}
-	struct spur_function *ver = spur_fn_version(fn, *qual, *qual_len);
+	struct spur_function *ver = spur_fn_version(fn, *qual, *qual_len, r->request_id);
 	if (!ver) {
 		fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
 		     "Function not found: %s:%.*s", spur_fn_arn(fn), (int)*qual_len, *qual);
@@ -309,14 +310,16 @@ static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function
 		const char *qual, size_t qual_len, const char *payload, size_t payload_len,
 		unsigned attempt, bool log_tail, struct spur_result *r)
 {
+	struct spur_inv_metrics *m = spur_function_metrics(ver);
 	if (spur_fn_slot_take(fn) < 0) {
+		atomic_fetch_add_explicit(&m->outcome[SPUR_OUTCOME_THROTTLED], 1, memory_order_relaxed);
 		r->retry_after = 1;
 		fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
 		     "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
 		return;
 	}
 
-	const struct spur_fn_config *c = spur_fn_config(fn);
+	const struct spur_fn_config *c = spur_function_config(ver);	/* the version's own */
 	char arn[400];
 	snprintf(arn, sizeof(arn), "%s%s%.*s", spur_fn_arn(fn), qual ? ":" : "",
 		 (int)qual_len, qual ? qual : "");
@@ -356,6 +359,12 @@ static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function
 	if (outcome != SPUR_RUN_OK)
 		default_error(&inv, outcome, c);
 	report(&inv, c, &t, outcome);
+	spur_hist_observe(&m->duration, spur_now_ns() - t.start - (t.cold ? t.init_ns : 0));
+	if (t.cold)
+		spur_hist_observe(&m->init, t.init_ns);
+	atomic_fetch_add_explicit(&m->outcome[outcome == SPUR_RUN_OK ? SPUR_OUTCOME_SUCCESS :
+					      outcome == SPUR_RUN_TIMEOUT ? SPUR_OUTCOME_TIMEOUT :
+					      SPUR_OUTCOME_ERROR], 1, memory_order_relaxed);
 	if (ctx)
 		spur_pool_put(pool, ctx, outcome == SPUR_RUN_OK || outcome == SPUR_RUN_ERROR);
 	if (outcome == SPUR_RUN_OOM)
@@ -387,6 +396,7 @@ static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function
 /* --- idempotency (SPEC §5) ------------------------------------------------ */
 
 struct idem {
+	struct spur_counter *replays;
 	char scoped[64 + 1 + SPUR_IDEM_KEY_MAX + 1];	/* "<function>\n<key>" */
 	char fp[65];
 	int64_t ttl_ms;
@@ -405,6 +415,7 @@ static struct spur_result *existing(struct spur_result *r, const struct idem *id
 		fail(r, SPUR_STATUS_MISMATCH, "IdempotencyKeyMismatch",
 		     "this idempotency key was used with a different payload");
 	} else if (async && event) {
+		spur_counter_add(id->replays, 1);
 		snprintf(r->request_id, sizeof(r->request_id), "%s", event);
 		r->status = SPUR_STATUS_ACCEPTED;
 		r->replayed = true;
@@ -413,6 +424,7 @@ static struct spur_result *existing(struct spur_result *r, const struct idem *id
 		r->body_len = r->body ? strlen(r->body) : 0;
 		r->status = r->body ? SPUR_STATUS_OK : SPUR_STATUS_INTERNAL;
 		r->replayed = true;
+		spur_counter_add(id->replays, 1);
 	} else {
 		fail(r, SPUR_STATUS_CONFLICT, "IdempotencyKeyInProgress",
 		     "a request with this idempotency key is still being processed");
@@ -436,7 +448,7 @@ static void run_idempotent(struct spur_host *host, struct spur_fn *fn, struct sp
 			   const char *qual, size_t qual_len, const char *payload, size_t len,
 			   const struct idem *id, bool log_tail, struct spur_result *r)
 {
-	const struct spur_fn_config *c = spur_fn_config(fn);
+	const struct spur_fn_config *c = spur_function_config(ver);
 	char running[128];
 	snprintf(running, sizeof(running), "{\"state\":\"running\",\"fp\":\"%s\"}", id->fp);
 	struct spur_store_op op = {
@@ -542,6 +554,10 @@ static int idem_prepare(struct spur_host *host, struct spur_fn *fn,
 	if (k == 0)
 		return 0;
 	snprintf(id->scoped, sizeof(id->scoped), "%s\n%s", spur_fn_config(fn)->name, key);
+	char labels[96];
+	snprintf(labels, sizeof(labels), "function=\"%s\"", spur_fn_name(fn));
+	id->replays = spur_counter_get(host, "spur_idempotent_replays_total",
+				       "Answers and events replayed for an idempotency key.", labels);
 	spur_idem_fingerprint(payload, len, id->fp);
 	id->ttl_ms = ic->ttl_ms;
 	return 1;

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "host.h"
 #include "log.h"
+#include "version.h"
 
 static void usage(FILE *out)
 {
@@ -26,6 +27,9 @@ static void usage(FILE *out)
 	      "  serve   -c FILE        run the router in the foreground\n"
 	      "  check   -c FILE        validate the config and INIT every handler once\n"
 	      "  invoke  [-e URL] FN[:QUAL] [--payload JSON|@FILE] [--async] [--log]\n"
+	      "  publish [-e URL] FN [--description TEXT]  a new version of FN's $LATEST\n"
+	      "  alias   [-e URL] set FN ALIAS VERSION [--weight VERSION=W] | ls FN | rm FN ALIAS\n"
+	      "  versions [-e URL] FN   FN's versions and the aliases pointing to them\n"
 	      "  queue   [-e URL] ls | peek NAME [-n N] | replay NAME [--to FN[:QUAL]] | purge NAME\n"
 	      "  event   [-e URL] EVENT-ID  status and record of one async event\n"
 	      "  plugins [-c FILE]      list loaded plugins and their options\n"
@@ -109,8 +113,8 @@ static int cmd_serve(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			spur_log_write(log, SPUR_LOG_WARN, NULL,
-				       "SIGHUP: reloading is not available in this build yet; the running config stays");
+			char why[4096];
+			spur_host_reload(h, why, sizeof(why));	/* logs what happened */
 			continue;
 		}
 		spur_log_write(log, SPUR_LOG_INFO, NULL, "%s: draining (no new requests; running invocations finish)",
@@ -187,6 +191,12 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "invoke") == 0)
 		return spur_cli_invoke(argc - 1, argv + 1);
+	if (strcmp(cmd, "publish") == 0)
+		return spur_cli_publish(argc - 1, argv + 1);
+	if (strcmp(cmd, "alias") == 0)
+		return spur_cli_alias(argc - 1, argv + 1);
+	if (strcmp(cmd, "versions") == 0)
+		return spur_cli_versions(argc - 1, argv + 1);
 	if (strcmp(cmd, "queue") == 0)
 		return spur_cli_queue(argc - 1, argv + 1);
 	if (strcmp(cmd, "event") == 0)

@@ -556,7 +556,7 @@ bad_type:
 
 static void *field_dst(const struct spur_walk *w, const struct spur_field *f, void *base)
 {
-	return (w->store && base) ? (char *)base + f->opt.offset : NULL;
+	return (w->store && base && !f->check_only) ? (char *)base + f->opt.offset : NULL;
 }
 
 void spur_option_parse_leaf(struct spur_walk *w, const struct spur_ypair *p, void *base,

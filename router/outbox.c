@@ -216,7 +216,10 @@ static struct dest *dest_open(struct spur_outbox *ob, const char *uri, char *why
 			snprintf(why, len, "no destination plugin serves '%s://'", scheme);
 			goto fail;
 		}
-		if (d->ops->open(inst, named ? "" : sep + 3, named ? named->options : NULL,
+		/* A plugin serving several schemes ("http|https", "zmq+pub|zmq+push")
+		 * gets the whole URI: the scheme is part of what it opens. */
+		const char *target = named ? "" : strchr(d->ops->scheme, '|') ? uri : sep + 3;
+		if (d->ops->open(inst, target, named ? named->options : NULL,
 				 &d->handle, why, len) < 0)
 			goto fail;
 	}
@@ -278,6 +281,22 @@ static enum spur_deliver deliver_function(struct spur_outbox *ob, struct dest *d
 
 /* --- the outbox thread ------------------------------------------------------ */
 
+/* spur_destination_deliveries_total{destination,outcome}; label values escaped. */
+static void count_delivery(struct spur_outbox *ob, const char *dest, const char *outcome)
+{
+	char labels[600];
+	size_t o = 0;
+	o += (size_t)snprintf(labels, sizeof(labels), "destination=\"");
+	for (const char *p = dest; *p && o < sizeof(labels) - 40; p++) {
+		if (*p == '"' || *p == '\\')
+			labels[o++] = '\\';
+		labels[o++] = *p == '\n' ? ' ' : *p;
+	}
+	snprintf(labels + o, sizeof(labels) - o, "\",outcome=\"%s\"", outcome);
+	spur_counter_add(spur_counter_get(ob->host, "spur_destination_deliveries_total",
+					  "Record deliveries by destination and outcome.", labels), 1);
+}
+
 static void settle(struct spur_outbox *ob, struct spur_outbox_entry **batch,
 		   enum spur_deliver *res, char (*why)[256], size_t n)
 {
@@ -287,6 +306,8 @@ static void settle(struct spur_outbox *ob, struct spur_outbox_entry **batch,
 	int64_t now = spur_store_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct spur_outbox_entry *e = batch[i];
+		count_delivery(ob, e->dest, res[i] == SPUR_DELIVER_OK ? "ok" :
+			       res[i] == SPUR_DELIVER_RETRY ? "retry" : "dropped");
 		if (res[i] == SPUR_DELIVER_OK) {
 			ops[i] = (struct spur_store_op){ .kind = SPUR_STORE_DELETE, .id = e->id };
 			continue;

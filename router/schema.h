@@ -51,6 +51,7 @@ struct spur_field {
 	spur_field_parse_fn parse;	/* SPUR_FIELD_CUSTOM */
 	spur_field_check_fn check;	/* strings: extra validity check */
 	const char *what;		/* ... described: "an environment variable name" */
+	bool check_only;		/* validated, never stored (opt.offset is meaningless) */
 };
 
 struct spur_walk {

@@ -3,7 +3,9 @@
  * http.c - the http source plugin: its options and life cycle, request
  * intake and limits, /healthz and /readyz. The daemons and the header
  * watchdog are in listen.c, the Invoke API in invoke_api.c, the routes in
- * routes.c and apigw.c. Requests under /admin/ go whole to the core
+ * routes.c and apigw.c. Requests under /admin/ and the Lambda management
+ * API (/2015-03-31/functions/... but .../invocations, /2017-10-31/,
+ * /2019-09-25/, /2019-09-30/functions/...) go whole to the core
  * (spur_admin_handle), with their Authorization header and whether the
  * peer is a loopback address; the core decides who may call it.
  *
@@ -236,6 +238,8 @@ enum MHD_Result spur_http_queue(struct http_req *rq, struct MHD_Connection *c,
 		MHD_add_response_header(resp, "x-amzn-RequestId", spur_http_request_id(rq));
 	if (atomic_load(&rq->srv->stopping))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (status >= 100 && status < 600)
+		spur_counter_add(rq->srv->requests[status / 100], 1);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	if (spur_log_enabled(rq->srv->host, SPUR_LOG_DEBUG))
@@ -522,6 +526,19 @@ static enum MHD_Result serve_health(struct http_req *rq, struct MHD_Connection *
 	unsigned status = MHD_HTTP_OK;
 	json_t *o;
 
+	if (rq->kind == HTTP_KIND_METRICS) {
+		size_t len = 0;
+		char *text = spur_metrics_render(rq->srv->host, &len);
+		if (!text)
+			return MHD_NO;
+		r = spur_http_response(text, len);
+		if (!r)
+			return MHD_NO;
+		MHD_del_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"text/plain; version=0.0.4; charset=utf-8");
+		return spur_http_queue(rq, c, MHD_HTTP_OK, r);
+	}
 	if (rq->kind == HTTP_KIND_HEALTH) {
 		o = json_pack("{s:s}", "status", "ok");
 	} else if (spur_host_ready(rq->srv->host, why, sizeof(why)) == 1) {
@@ -558,7 +575,27 @@ static bool peer_is_loopback(struct MHD_Connection *c)
 	return false;
 }
 
-/* /admin/...: the core answers; we carry its reply. */
+/* The Lambda management API (functions, versions, aliases, concurrency,
+ * event invoke config): the core answers it like /admin/... The Invoke
+ * API (/2015-03-31/functions/{name}/invocations) is not part of it. */
+static bool lambda_management_path(const char *path, size_t plen)
+{
+	static const char *const pre[] = {
+		"/2015-03-31/functions", "/2017-10-31/functions", "/2019-09-25/functions",
+		"/2019-09-30/functions",
+	};
+
+	for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
+		size_t n = strlen(pre[i]);
+
+		if (plen >= n && memcmp(path, pre[i], n) == 0 && (plen == n || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* /admin/... and the Lambda management API: the core answers; we carry
+ * its reply, with x-amzn-ErrorType when it names a Lambda error. */
 static enum MHD_Result serve_admin(struct http_req *rq, struct MHD_Connection *c,
 				   const char *method)
 {
@@ -569,6 +606,7 @@ static enum MHD_Result serve_admin(struct http_req *rq, struct MHD_Connection *c
 	const char *body;
 	size_t blen;
 	unsigned status;
+	const char *etype;
 	char *copy, *p;
 
 	split_target(rq->raw_uri, &path, &plen, &query);
@@ -583,6 +621,7 @@ static enum MHD_Result serve_admin(struct http_req *rq, struct MHD_Connection *c
 		return MHD_NO;
 	body = spur_admin_reply_body(ar, &blen);
 	status = spur_admin_reply_status(ar);
+	etype = spur_admin_reply_error_type(ar);	/* static */
 	copy = malloc(blen + 1);
 	if (copy)
 		memcpy(copy, body, blen);
@@ -590,6 +629,8 @@ static enum MHD_Result serve_admin(struct http_req *rq, struct MHD_Connection *c
 	if (!copy)
 		return MHD_NO;
 	r = spur_http_response(copy, blen);
+	if (r && etype)		/* the Lambda management API */
+		MHD_add_response_header(r, "x-amzn-ErrorType", etype);
 	if (r && status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	return spur_http_queue(rq, c, status, r);
@@ -647,8 +688,10 @@ static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
 	}
 
 	split_target(rq->raw_uri, &path, &plen, &query);
-	if (path_is(path, plen, "/healthz") || path_is(path, plen, "/readyz")) {
-		rq->kind = plen == 8 ? HTTP_KIND_HEALTH : HTTP_KIND_READY;
+	if (path_is(path, plen, "/healthz") || path_is(path, plen, "/readyz") ||
+	    path_is(path, plen, "/metrics")) {
+		rq->kind = path_is(path, plen, "/metrics") ? HTTP_KIND_METRICS :
+			   plen == 8 ? HTTP_KIND_HEALTH : HTTP_KIND_READY;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return spur_http_error(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
 					       "method %s not allowed", method);
@@ -667,6 +710,9 @@ static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
 					     query, &queued);
 		if (queued)
 			return ret;
+	} else if (lambda_management_path(path, plen)) {
+		rq->kind = HTTP_KIND_ADMIN;	/* the core's Lambda management API */
+		rq->limit = srv->opt.max_body;
 	} else {
 		err = spur_http_routes_match(rq, method, path, plen);
 		if (err == -ENOENT)
@@ -773,7 +819,8 @@ enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
 				       srv->opt.request_timeout_ms);
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
 				  (unsigned)((srv->opt.connection_timeout_ms + 999) / 1000));
-	if (rq->kind == HTTP_KIND_HEALTH || rq->kind == HTTP_KIND_READY)
+	if (rq->kind == HTTP_KIND_HEALTH || rq->kind == HTTP_KIND_READY ||
+	    rq->kind == HTTP_KIND_METRICS)
 		return serve_health(rq, c);
 	if (rq->kind == HTTP_KIND_INVOKE)
 		return spur_http_invoke_finish(rq, c);
@@ -797,6 +844,12 @@ static int http_init(struct spur_host *host, const void *options, void **instanc
 	srv->opt = *o;	/* strings stay the host's until fini */
 	atomic_init(&srv->stopping, false);
 	atomic_init(&srv->inflight, 0);
+	for (int k = 1; k <= 5; k++) {
+		char labels[16];
+		snprintf(labels, sizeof(labels), "code=\"%dxx\"", k);
+		srv->requests[k] = spur_counter_get(host, "spur_http_requests_total",
+						    "HTTP responses by status class.", labels);
+	}
 	pthread_mutex_init(&srv->drain_lock, NULL);
 	pthread_cond_init(&srv->drained, NULL);
 	atomic_init(&srv->log_sec, 0);

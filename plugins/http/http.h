@@ -8,12 +8,13 @@
  * (MHD's URI log callback) to MHD_OPTION_NOTIFY_COMPLETED. listen.c owns
  * the MHD daemons, one struct http_conn per TCP connection and the header
  * watchdog thread. invoke_api.c serves the Lambda Invoke API, routes.c
- * the configured routes, apigw.c their API Gateway HTTP API v2.0 events
- * and answers. Requests run in the MHD thread serving their connection:
- * its own thread (`threads: 0`) or one of a pool of `threads` epoll
- * threads; the instance is read-only while the daemons run, so requests
- * share no lock: a connection's deadline is an atomic, and the watchdog's
- * list lock is taken only when a connection opens or closes.
+ * the configured routes, verify.c their signature checks, apigw.c their
+ * API Gateway HTTP API v2.0 events and answers. Requests run in the MHD
+ * thread serving their connection: its own thread (`threads: 0`) or one
+ * of a pool of `threads` epoll threads; the instance is read-only while
+ * the daemons run, so requests share no lock: a connection's deadline is
+ * an atomic, and the watchdog's list lock is taken only when a connection
+ * opens or closes.
  */
 #ifndef SPUR_HTTP_PLUGIN_H
 #define SPUR_HTTP_PLUGIN_H
@@ -26,6 +27,7 @@
 #include <microhttpd.h>
 #include <jansson.h>
 #include "spur/plugin.h"
+#include "signature.h"	/* plugins/webhook's signature library */
 
 /* The `http:` config section, filled by the host from the option table. */
 struct http_options {
@@ -61,6 +63,10 @@ struct http_route {
 	size_t n_seg;
 	struct http_seg *seg;
 	size_t n_params;	/* PARAM + GREEDY segments */
+	/* verify: (verify.c); SPUR_SIG_NONE when the route has none */
+	enum spur_sig_scheme verify;
+	char *verify_env;		/* the variable named by secret_env */
+	struct spur_sig_key verify_key;	/* .bytes NULL: unset or unusable */
 };
 
 /* One TCP connection, for the header watchdog (listen.c). Its thread
@@ -88,6 +94,8 @@ struct spur_http {
 	struct http_route *routes;
 	size_t n_routes;
 	atomic_bool stopping;
+	/* spur_http_requests_total{code="1xx".."5xx"}: handles made at init */
+	struct spur_counter *requests[6];
 	/* requests past their first callback and not yet completed: stop()
 	 * waits for this to reach 0 (the drain). One atomic per request. */
 	atomic_long inflight;
@@ -117,6 +125,7 @@ enum http_kind {
 	HTTP_KIND_ROUTE,	/* a configured route */
 	HTTP_KIND_HEALTH,	/* GET /healthz */
 	HTTP_KIND_READY,	/* GET /readyz */
+	HTTP_KIND_METRICS,	/* GET /metrics */
 	HTTP_KIND_ADMIN,	/* /admin/...: the core's admin API */
 };
 
@@ -245,6 +254,20 @@ int spur_http_routes_match(struct http_req *rq, const char *method,
 /* Whole body received: build the v2.0 event, invoke, map the answer. */
 enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connection *c,
 				       const char *method, const char *version);
+
+/* --- verify.c: signature checks of routes -------------------------------- */
+
+/* At compile: read the route's verify.scheme and the secret from the
+ * variable verify.secret_env (an unset one is logged, not fatal). 0,
+ * -EINVAL (logged) or -ENOMEM. */
+int spur_http_verify_compile(struct spur_http *srv, const struct spur_route *sr,
+			     struct http_route *r);
+void spur_http_verify_fini(struct http_route *r);
+/* Whole body received, before the event is built: true when the route
+ * needs no signature or the signature is valid; else false after
+ * queuing 401 (bad or missing signature, timestamp skew) or 500 (secret
+ * unset), whose result is in *ret. */
+bool spur_http_verify(struct http_req *rq, struct MHD_Connection *c, enum MHD_Result *ret);
 
 /* --- apigw.c: the API Gateway HTTP API v2.0 format ----------------------- */
 

@@ -35,6 +35,7 @@
 
 static void route_fini(struct http_route *r)
 {
+	spur_http_verify_fini(r);
 	for (size_t i = 0; i < r->n_seg; i++)
 		free(r->seg[i].text);
 	free(r->seg);
@@ -134,6 +135,9 @@ static int compile_one(struct spur_http *srv, const struct spur_route *sr,
 			goto fail;
 		p += n + 1;
 	}
+	err = spur_http_verify_compile(srv, sr, r);
+	if (err < 0)
+		goto fail;
 	return 0;
 bad:
 	spur_log(srv->host, SPUR_LOG_ERROR,
@@ -354,6 +358,8 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 	size_t len = 0, event_len = 0, ws;
 	json_t *j = NULL;
 
+	if (!spur_http_verify(rq, c, &ret))	/* 401/500: nothing runs, nothing stored */
+		return ret;
 	event = spur_http_apigw_event(rq, c, method, version, &event_len);
 	if (!event)
 		return spur_http_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,

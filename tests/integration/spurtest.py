@@ -12,6 +12,7 @@ Helpers send requests with http.client or as raw bytes on a socket.
 import atexit
 import http.client
 import os
+import select
 import shutil
 import signal
 import socket
@@ -94,14 +95,42 @@ class Spur:
             self.proc.kill()
             self.proc.wait()
 
+    def _drain(self):
+        """Read what the pipe holds now (lock held). False at EOF."""
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            self._log.append(chunk)
+
     def _read_log(self):
-        for line in iter(self.proc.stdout.readline, b""):
+        # The thread keeps the pipe from filling up (spur would block on
+        # it); log() drains it too, under the same lock, so a line spur
+        # wrote before answering a request is always in log() after it.
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        fd = self.proc.stdout.fileno()
+        while True:
+            select.select([fd], [], [], 0.2)
             with self._log_lock:
-                self._log.append(line.decode("utf-8", "replace"))
+                if not self._drain():
+                    return
 
     def log(self):
         with self._log_lock:
-            return "".join(self._log)
+            if self.proc is not None and self.proc.stdout and not self.proc.stdout.closed:
+                self._drain()
+            return b"".join(self._log).decode("utf-8", "replace")
+
+    def settled_log(self):
+        """The log with everything spur has written so far (log() drains
+        the pipe itself, so this is log(); kept for readability)."""
+        return self.log()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -258,3 +287,155 @@ def run(module_name):
         line += ", %d skipped" % len(result.skipped)
     print(line, flush=True)
     sys.exit(1 if failed or not result.testsRun else 0)
+
+
+MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
+
+
+class Mosquitto:
+    """A real mosquitto broker on a free loopback port, with a config file
+    generated in its own temporary directory (no persistence, unlimited
+    queues for offline persistent sessions, `extra` lines appended).
+    start() waits until the port accepts connections; kill() is a crash
+    (SIGKILL), stop() a SIGTERM; start() again reuses the port.
+    Clients: pub() runs mosquitto_pub, sub() starts mosquitto_sub."""
+
+    def __init__(self, extra="", name="mosquitto"):
+        self.dir = tempfile.mkdtemp(prefix="spurtest-%s-" % name)
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\n" % self.port)
+            f.write("persistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n")
+            f.write("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
+            if os.geteuid() == 0:
+                f.write("user root\n")     # else it drops to `mosquitto`, who cannot read our dir
+            if "password_file" not in extra:
+                f.write("allow_anonymous true\n")
+            f.write(extra.replace("{dir}", self.dir))
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "mosquitto.log")
+
+    @staticmethod
+    def available():
+        return (os.access(MOSQUITTO, os.X_OK) and shutil.which("mosquitto_pub")
+                and shutil.which("mosquitto_sub"))
+
+    def start(self, timeout=5.0):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log)
+        log.close()
+        atexit.register(self._kill)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("mosquitto did not start; log:\n" + self.log())
+
+    def _kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self):
+        self._kill()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._kill()
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("SPURTEST_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def url(self):
+        return "mqtt://127.0.0.1:%d" % self.port
+
+    def pub(self, topic, message=None, qos=1, args=(), stdin=None, timeout=30):
+        """mosquitto_pub (MQTT 5); message bytes or str, or lines on stdin
+        with args=("-l",). Returns the CompletedProcess (check=True)."""
+        cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-V", "mqttv5",
+               "-q", str(qos), "-t", topic] + list(args)
+        if message is not None:
+            if isinstance(message, str):
+                message = message.encode()
+            if b"\0" in message or len(message) > 65536:
+                stdin, cmd = message, cmd + ["-s"]
+            else:
+                cmd += ["-m", message]
+        return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=True)
+
+    def sub(self, topic, args=(), fmt=None):
+        """Start mosquitto_sub (MQTT 5, QoS 1, -d so that 'SUBACK' in its
+        output says it is subscribed); returns a MosquittoSub."""
+        # line-buffered stdout (stdbuf), so that lines arrive as they happen
+        cmd = (["stdbuf", "-oL"] if shutil.which("stdbuf") else []) + [
+               "mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-V", "mqttv5",
+               "-q", "1", "-t", topic, "-d"] + list(args)
+        if fmt:
+            cmd += ["-F", fmt]
+        return MosquittoSub(cmd)
+
+
+class MosquittoSub:
+    """A running mosquitto_sub; lines() are the messages printed so far
+    (the -d debug lines left out)."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        atexit.register(self.stop)
+        self._out = []
+        self._debug = []
+        self._lock = threading.Lock()
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._lock:
+                if (line.startswith("Client ") and (" received " in line or " sending " in line)) \
+                        or line.startswith("Subscribed (mid"):
+                    self._debug.append(line)
+                else:
+                    self._out.append(line)
+
+    def subscribed(self, timeout=5.0):
+        def ok():
+            with self._lock:
+                return any("SUBACK" in d for d in self._debug)
+        return wait_for(ok, timeout)
+
+    def lines(self):
+        with self._lock:
+            return list(self._out)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._t.join(2)
+        return self.lines()

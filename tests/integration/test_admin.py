@@ -286,7 +286,7 @@ class Queues(unittest.TestCase):
             self.assertIn("message", json.loads(r.read()))
         finally:
             c.close()
-        self.assertIn("refused (403)", self.spur.log())
+        self.assertIn("refused (403)", self.spur.settled_log())
 
 
 class Token(unittest.TestCase):

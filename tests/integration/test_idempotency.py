@@ -129,7 +129,7 @@ def call(spur, fn, payload, key=None, async_=False, headers=None, timeout=10):
 
 def runs(spur, tag):
     """How many times a handler logged RAN <tag>."""
-    return len(re.findall(r"\bRAN\s+%s(?:\s|$)" % re.escape(tag), spur.log(), re.M))
+    return len(re.findall(r"\bRAN\s+%s(?:\s|$)" % re.escape(tag), spur.settled_log(), re.M))
 
 
 def read_records(path):

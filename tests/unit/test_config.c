@@ -508,15 +508,13 @@ START_TEST(future_keys_warn)
 	char want[600];
 
 	ck_assert_msg(cfg != NULL, "load failed:\n%s", errtext);
-	snprintf(want, sizeof(want), "%s:5: warning: 'aliases' is not implemented yet and is ignored\n",
-		 cfgpath);
-	ck_assert_msg(strstr(errtext, want), "%s", errtext);
-	assert_line(6, "warning: 'provisioned' is not implemented yet and is ignored");
+	(void)want;
+	ck_assert_msg(!strstr(errtext, "'aliases' is not implemented"), "%s", errtext);
 	ck_assert_msg(!strstr(errtext, "'async' is not implemented"), "%s", errtext);
 	assert_line(12, "warning: 'provisioned' is not implemented yet and is ignored");
 	ck_assert_msg(!strstr(errtext, "'qos' is not implemented"), "%s", errtext);
 	ck_assert_msg(!strstr(errtext, "'verify' is not implemented"), "%s", errtext);
-	ck_assert_int_eq(count_lines(errtext), 3);
+	ck_assert_int_eq(count_lines(errtext), 1);
 	ck_assert_int_eq(spur_config_function(cfg, "hello")->reserved, 1);
 	ck_assert_int_eq(cfg->routes[0].mode, SPUR_MODE_ASYNC);
 	spur_config_free(cfg);

@@ -201,7 +201,7 @@ START_TEST(idle_contexts_reaped_on_injected_clock)
 	struct spur_result *r = harness_invoke(&h, "f", "{}");
 	spur_result_free(r);
 	struct spur_fn *fn = spur_registry_find(spur_host_registry(h.host), "f", 1);
-	struct spur_pool *pool = spur_function_pool(spur_fn_version(fn, NULL, 0));
+	struct spur_pool *pool = spur_function_pool(spur_fn_latest(fn));
 	ck_assert_int_eq(spur_pool_idle(pool), 1);
 	fake_now += 299LL * 1000000000;		/* 4 min 59 s: still warm */
 	int64_t next = spur_pool_reap(pool, fake_now);

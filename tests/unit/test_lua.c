@@ -23,7 +23,7 @@
  * bounds are not asserted (they are, in every normal run). */
 static bool under_valgrind(void)
 {
-	return getenv("SPUR_VALGRIND") != NULL;
+	return getenv("SPUR_VALGRIND") != NULL || getenv("SPUR_TEST_SLOW") != NULL;
 }
 
 static int timeout_ms = TIMEOUT_MS;

@@ -11,7 +11,9 @@
  *
  *   open     one destination per target: the text after "scheme://" of a
  *            destination URI ("file:///var/ok.jsonl" → "/var/ok.jsonl",
- *            made absolute against the config directory by the plugin),
+ *            made absolute against the config directory by the plugin;
+ *            a plugin whose `scheme` lists several gets the whole URI,
+ *            "zmq+push://tcp://127.0.0.1:5557", so it knows which one),
  *            or, for a named destination of `destinations:` whose `type`
  *            is this plugin's scheme, target "" and `options`: that
  *            destination's settings as a JSON object text (everything but

@@ -28,6 +28,7 @@
 #include "spur/runtime.h"
 #include "spur/store.h"
 #include "spur/destination.h"
+#include "spur/metrics.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -159,6 +160,10 @@ SPUR_API unsigned spur_admin_reply_status(const struct spur_admin_reply *r);
 SPUR_API const char *spur_admin_reply_body(const struct spur_admin_reply *r, size_t *len);
 /* "application/json". Borrowed. */
 SPUR_API const char *spur_admin_reply_content_type(const struct spur_admin_reply *r);
+/* Lambda's error name for an error of the Lambda management API
+ * ("ResourceNotFoundException", ...), to send as x-amzn-ErrorType; NULL
+ * otherwise. Borrowed (static). */
+SPUR_API const char *spur_admin_reply_error_type(const struct spur_admin_reply *r);
 
 #ifdef __cplusplus
 }

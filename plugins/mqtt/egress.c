@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * egress.c - the mqtt destination: records out as MQTT messages, on the
+ * connection of mqtt.c.
+ *
+ *   mqtt://TOPIC-TEMPLATE              QoS 1, not retained
+ *   destinations: NAME: { type: mqtt, topic: TEMPLATE, qos: 0|1|2, retain: BOOL }
+ *
+ * The template may use {function}, {version}, {condition} and
+ * {request_id}. A rendered topic that is not a valid topic name (empty,
+ * an empty level, '+' or '#', a leading '$', over 65,535 bytes, not UTF-8)
+ * makes that record undeliverable (DROP, with the reason); the rest of
+ * the batch goes on. Each message carries content type application/json
+ * and the user properties function, version and condition (MQTT 5).
+ *
+ * deliver() publishes at once (libmosquitto queues the packet for the
+ * network thread) and notes the packet id; flush() waits, at most
+ * flush_timeout, until the broker has acknowledged every QoS 1/2 publish
+ * of the batch (on_publish). Only then does the outbox delete the records.
+ * While the broker is away deliver() answers RETRY and flush() fails, so
+ * records wait in the durable outbox and go out after the reconnect. A
+ * batch cut by a disconnect is sent again whole (libmosquitto may also
+ * resend its own copy after the reconnect): at least once.
+ * Threads: deliver/flush on the outbox thread; on_publish on the network
+ * thread; both under the instance lock.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <mqtt_protocol.h>
+
+#include "mqtt.h"
+
+struct mq_dest {
+	struct mq *m;
+	char *tmpl;
+	int qos;
+	bool retain;
+	bool in_batch;
+	unsigned generation;		/* of the connection the batch went out on */
+	size_t n_failed;		/* publishes of this batch that failed at once */
+};
+
+static const char *const placeholders[] = { "function", "version", "condition", "request_id" };
+
+/* Check a template's placeholders; 0 or -EINVAL with the reason. */
+static int check_template(const char *t, char *err, size_t errlen)
+{
+	if (!*t) {
+		snprintf(err, errlen, "an mqtt destination needs a topic (mqtt://TOPIC or topic: TOPIC)");
+		return -EINVAL;
+	}
+	for (const char *p = t; (p = strchr(p, '{')); ) {
+		const char *e = strchr(p, '}');
+		bool known = false;
+		if (!e) {
+			snprintf(err, errlen, "mqtt topic template '%s': '{' without '}'", t);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < sizeof(placeholders) / sizeof(*placeholders); i++)
+			if ((size_t)(e - p - 1) == strlen(placeholders[i]) &&
+			    strncmp(p + 1, placeholders[i], (size_t)(e - p - 1)) == 0)
+				known = true;
+		if (!known) {
+			snprintf(err, errlen, "mqtt topic template '%s': unknown placeholder %.*s "
+				 "(use {function}, {version}, {condition}, {request_id})",
+				 t, (int)(e - p + 1), p);
+			return -EINVAL;
+		}
+		p = e + 1;
+	}
+	return 0;
+}
+
+/* The topic for one record, or NULL with the reason. Caller frees. */
+static char *render(const char *t, const struct spur_record_meta *meta, char *why, size_t whylen)
+{
+	size_t cap = strlen(t) + 256, len = 0;
+	char *out = malloc(cap);
+	if (!out) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	for (const char *p = t; *p; ) {
+		const char *v = NULL;
+		size_t skip = 1;
+		if (*p == '{') {
+			const char *e = strchr(p, '}');
+			size_t n = (size_t)(e - p - 1);
+			skip = n + 2;
+			v = n == 8 && !strncmp(p + 1, "function", 8) ? meta->function :
+			    n == 7 && !strncmp(p + 1, "version", 7) ? meta->version :
+			    n == 9 && !strncmp(p + 1, "condition", 9) ? meta->condition :
+			    meta->request_id;
+			if (!v)
+				v = "";
+		}
+		size_t add = v ? strlen(v) : 1;
+		if (len + add + 1 > cap) {
+			cap = 2 * (len + add + 1);
+			char *o = realloc(out, cap);
+			if (!o) {
+				free(out);
+				snprintf(why, whylen, "out of memory");
+				return NULL;
+			}
+			out = o;
+		}
+		memcpy(out + len, v ? v : p, add);
+		len += add;
+		p += skip;
+	}
+	out[len] = '\0';
+
+	const char *bad = NULL;
+	if (len == 0)
+		bad = "it is empty";
+	else if (len > 65535)
+		bad = "it is longer than 65,535 bytes";
+	else if (strpbrk(out, "+#"))
+		bad = "it contains a wildcard ('+' or '#')";
+	else if (out[0] == '$')
+		bad = "it starts with '$' (reserved for the broker)";
+	else if (out[0] == '/' || out[len - 1] == '/' || strstr(out, "//"))
+		bad = "it has an empty level";
+	else if (!spur_mq_utf8_valid((const unsigned char *)out, len))
+		bad = "it is not UTF-8";
+	if (bad) {
+		snprintf(why, whylen, "topic template '%s' rendered '%.200s', which is not a valid "
+			 "topic name: %s", t, out, bad);
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int parse_options(struct mq_dest *d, const char *options, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *o = json_loads(options, 0, &je), *v;
+	const char *k;
+	int rc = -EINVAL;
+
+	if (!json_is_object(o)) {
+		snprintf(err, errlen, "mqtt destination: settings are not an object");
+		goto out;
+	}
+	json_object_foreach(o, k, v) {
+		if (strcmp(k, "topic") == 0 && json_is_string(v)) {
+			free(d->tmpl);
+			if (!(d->tmpl = strdup(json_string_value(v)))) {
+				rc = -ENOMEM;
+				goto out;
+			}
+		} else if (strcmp(k, "qos") == 0 && (json_is_integer(v) || json_is_string(v))) {
+			long q = json_is_integer(v) ? (long)json_integer_value(v) :
+				 strtol(json_string_value(v), NULL, 10);
+			if (q < 0 || q > 2 || (json_is_string(v) && strlen(json_string_value(v)) != 1)) {
+				snprintf(err, errlen, "mqtt destination: qos must be 0, 1 or 2");
+				goto out;
+			}
+			d->qos = (int)q;
+		} else if (strcmp(k, "retain") == 0 && json_is_boolean(v)) {
+			d->retain = json_is_true(v);
+		} else if (strcmp(k, "retain") == 0 && json_is_string(v) &&
+			   (!strcmp(json_string_value(v), "true") || !strcmp(json_string_value(v), "false"))) {
+			d->retain = !strcmp(json_string_value(v), "true");
+		} else {
+			snprintf(err, errlen, "mqtt destination: unknown or mistyped setting '%s' "
+				 "(topic: TEMPLATE, qos: 0|1|2, retain: true|false)", k);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+static void mq_close(void *dest);
+
+static int mq_open(void *instance, const char *target, const char *options, void **dest,
+		   char *err, size_t errlen)
+{
+	struct mq *m = instance;
+	struct mq_dest *d;
+	int rc;
+
+	if (!m->mosq) {
+		snprintf(err, errlen, "mqtt destinations need a broker: add an mqtt: section "
+			 "(mqtt: { url: mqtt://HOST:PORT })");
+		return -EINVAL;
+	}
+	if (!(d = calloc(1, sizeof(*d)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->m = m;
+	d->qos = 1;
+	if (options && *options) {
+		if ((rc = parse_options(d, options, err, errlen)) < 0)
+			goto fail;
+		if (!d->tmpl) {
+			snprintf(err, errlen, "mqtt destination: 'topic' is required");
+			rc = -EINVAL;
+			goto fail;
+		}
+	} else if (!(d->tmpl = strdup(target))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = check_template(d->tmpl, err, errlen)) < 0)
+		goto fail;
+	*dest = d;
+	return 0;
+fail:
+	mq_close(d);
+	return rc;
+}
+
+static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
+				    const struct spur_record_meta *meta, char *why, size_t whylen)
+{
+	struct mq_dest *d = dest;
+	struct mq *m = d->m;
+	mosquitto_property *props = NULL;
+	enum spur_deliver res = SPUR_DELIVER_OK;
+	int mid = 0, rc;
+	char *topic = render(d->tmpl, meta, why, whylen);
+
+	if (!topic)
+		return strstr(why, "out of memory") ? SPUR_DELIVER_RETRY : SPUR_DELIVER_DROP;
+	if (m->v5) {
+		mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
+		mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "function",
+						   meta->function ? meta->function : "");
+		mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "version",
+						   meta->version ? meta->version : "");
+		mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "condition",
+						   meta->condition ? meta->condition : "");
+	}
+	pthread_mutex_lock(&m->lock);
+	if (!m->connected) {
+		snprintf(why, whylen, "mqtt broker %s:%d not connected", m->host_name, m->port);
+		res = SPUR_DELIVER_RETRY;
+		goto out;
+	}
+	if (!d->in_batch) {
+		d->in_batch = true;
+		d->generation = m->generation;
+		d->n_failed = 0;
+	}
+	if (d->qos > 0 && m->n_pending == m->cap_pending) {
+		size_t cap = m->cap_pending ? 2 * m->cap_pending : 64;
+		struct mq_pending *p = realloc(m->pending, cap * sizeof(*p));
+		if (!p) {
+			snprintf(why, whylen, "out of memory");
+			res = SPUR_DELIVER_RETRY;
+			goto out;
+		}
+		m->pending = p;
+		m->cap_pending = cap;
+	}
+	/* under the lock, so that on_publish cannot see the PUBACK before the
+	 * packet id is noted */
+	rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, record, d->qos, d->retain, props);
+	if (rc == MOSQ_ERR_SUCCESS) {
+		if (d->qos > 0)
+			m->pending[m->n_pending++] = (struct mq_pending){ .mid = mid, .owner = d };
+	} else if (rc == MOSQ_ERR_PAYLOAD_SIZE || rc == MOSQ_ERR_OVERSIZE_PACKET) {
+		snprintf(why, whylen, "record of %zu bytes is over the broker's maximum packet size", len);
+		res = SPUR_DELIVER_DROP;
+	} else {
+		snprintf(why, whylen, "mqtt publish to %s: %s", topic, mosquitto_strerror(rc));
+		res = SPUR_DELIVER_RETRY;
+	}
+out:
+	pthread_mutex_unlock(&m->lock);
+	mosquitto_property_free_all(&props);
+	free(topic);
+	return res;
+}
+
+void spur_mq_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+			const mosquitto_property *props)
+{
+	struct mq *m = obj;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n_pending; i++) {
+		if (m->pending[i].mid == mid && !m->pending[i].done) {
+			m->pending[i].done = true;
+			m->pending[i].rc = reason;
+			pthread_cond_broadcast(&m->cond);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Forget this destination's publishes; how many were acknowledged, failed. */
+static void settle(struct mq *m, struct mq_dest *d, size_t *acked, size_t *failed)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < m->n_pending; i++) {
+		if (m->pending[i].owner != d) {
+			m->pending[o++] = m->pending[i];
+			continue;
+		}
+		if (m->pending[i].done && m->pending[i].rc < 0x80)
+			(*acked)++;
+		else
+			(*failed)++;
+	}
+	m->n_pending = o;
+}
+
+static bool all_done(struct mq *m, struct mq_dest *d)
+{
+	for (size_t i = 0; i < m->n_pending; i++)
+		if (m->pending[i].owner == d && !m->pending[i].done)
+			return false;
+	return true;
+}
+
+static int mq_flush(void *dest)
+{
+	struct mq_dest *d = dest;
+	struct mq *m = d->m;
+	struct timespec ts;
+	size_t acked = 0, failed = 0;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += m->opt->flush_timeout_ms / 1000;
+	ts.tv_nsec += (m->opt->flush_timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (!d->in_batch) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	while (!all_done(m, d) && m->generation == d->generation && !m->stopping)
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &ts) == ETIMEDOUT)
+			break;
+	bool cut = m->generation != d->generation;
+	settle(m, d, &acked, &failed);
+	d->in_batch = false;
+	pthread_mutex_unlock(&m->lock);
+	atomic_fetch_add(&m->n_published, acked);
+	if (failed) {
+		rc = cut ? -ENOTCONN : -ETIMEDOUT;
+		spur_log(m->host, SPUR_LOG_WARN,
+			 "mqtt: %zu of %zu record(s) to %s not acknowledged by the broker (%s); "
+			 "the batch is sent again", failed, acked + failed, d->tmpl,
+			 cut ? "connection lost" : "refused or timed out");
+	}
+	return rc;
+}
+
+static void mq_close(void *dest)
+{
+	struct mq_dest *d = dest;
+	size_t a = 0, f = 0;
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->m->lock);
+	settle(d->m, d, &a, &f);
+	pthread_mutex_unlock(&d->m->lock);
+	free(d->tmpl);
+	free(d);
+}
+
+const struct spur_destination spur_mq_destination = {
+	.struct_size = sizeof(struct spur_destination),
+	.scheme = "mqtt",
+	.open = mq_open,
+	.deliver = mq_deliver,
+	.flush = mq_flush,
+	.close = mq_close,
+};

@@ -1,0 +1,795 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ingress.c - messages in: from a PUBLISH to a stored event or an answer.
+ *
+ * The message callback runs on the network thread (mqtt.c). It finds the
+ * message's routes (MQTT 5: by the Subscription Identifier mqtt.c gave
+ * each subscription; 3.1.1, or an identifier this config does not know:
+ * by matching the topic against the route filters), builds the handler's
+ * event (SPEC §4.4) once, and for each route:
+ *
+ *   async  spur_invoke(ASYNC) before returning: the event is in the store
+ *          (one group commit) when the callback returns, and only then does
+ *          the network thread write the PUBACK (see mqtt.c, the ack window).
+ *          If the store cannot take it (disk full, draining) the callback
+ *          shuts the socket down instead: the queued PUBACK is never
+ *          written, the broker redelivers after the reconnect. Nothing
+ *          acknowledged is dropped.
+ *   sync   (MQTT 5 request/response) a copy goes to a small worker pool;
+ *          a worker runs spur_invoke(SYNC) and publishes the result to the
+ *          Response Topic with the same Correlation Data. A function error
+ *          is published too: the Lambda error object with the user
+ *          property spur-error: Unhandled (or Handled, or the error type of
+ *          a spur failure such as ResourceNotFoundException). Handlers
+ *          never run on the network thread.
+ *
+ * Refusals, each a failure record (spur_reject: condition InvalidInput, to
+ * the function's on_failure, e.g. a dead-letter queue), a log line and a
+ * counter, and the message is acknowledged (never redelivered forever):
+ * a payload over max_payload (the broker drops far larger ones, see
+ * mqtt.c), and on a `payload: json` route a payload that is not UTF-8
+ * JSON.
+ *
+ * The event: {topic, payload, qos, retain, properties: {contentType,
+ * userProperties, responseTopic, correlationData, messageExpiry}}. The
+ * payload is the decoded value when it is JSON, else a string; bytes that
+ * are not UTF-8 are given as base64 with "payloadEncoding": "base64".
+ * correlationData is base64. userProperties is an object; a name that
+ * repeats gets an array of its values. User properties are also passed as
+ * invoke attributes, so the idempotency source mqtt:NAME reads them.
+ *
+ * Redeliveries. libmosquitto 2.0.11 does not tell the callback the DUP
+ * flag, so a redelivery is recognised by what the broker must keep
+ * identical when it resends a QoS 1/2 message: its packet identifier and
+ * its content. After an event is stored, a 64-bit digest of (packet id,
+ * topic, payload, correlation data, response topic, content type, user
+ * properties) is remembered in a ring of MQ_DEDUP_SLOTS entries for
+ * MQ_DEDUP_TTL_MS; a message whose digest is there is dropped and counted.
+ * A new message can only collide if the broker has cycled through its
+ * 65,535 packet identifiers within the ring (4,096 messages) and repeats
+ * the content exactly, which it cannot: identifiers are handed out in
+ * order. The ring lives in memory: a message stored just before a crash
+ * whose PUBACK was not yet written comes again after the restart and runs
+ * again (at least once; an idempotency key, e.g. mqtt:NAME, makes that
+ * once). Runs on the network thread only; no lock.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <mqtt_protocol.h>
+
+#include "mqtt.h"
+
+#define MQ_MAX_JOBS 1024		/* sync requests waiting for a worker */
+#define MQ_REJECT_KEEP 1024		/* bytes of an oversized payload kept in its record */
+#define MQ_STORE_TRIES 5
+
+struct mq_job {
+	struct mq_job *next;
+	const struct spur_route *route;
+	char *event;
+	size_t event_len;
+	char *response_topic;		/* NULL: run, publish nothing */
+	void *corr;
+	size_t corr_len;
+	struct spur_attr *attrs;
+	size_t n_attrs;
+	char *attr_mem;			/* names and values of attrs */
+};
+
+/* --- small helpers ------------------------------------------------------- */
+
+bool spur_mq_utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		size_t k;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + k >= n)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+char *spur_mq_base64(const void *data, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = data;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Could one topic match both filters? Level by level: + matches a level,
+ * # the rest. */
+bool spur_mq_filters_overlap(const char *a, const char *b)
+{
+	for (;;) {
+		size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
+		if ((na == 1 && *a == '#') || (nb == 1 && *b == '#'))
+			return true;
+		if (!((na == 1 && *a == '+') || (nb == 1 && *b == '+') ||
+		      (na == nb && memcmp(a, b, na) == 0)))
+			return false;
+		a += na;
+		b += nb;
+		if (!*a || !*b)
+			return !*a && !*b;
+		a++;
+		b++;
+	}
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	/* length-delimit every field so that ("ab","c") != ("a","bc") */
+	for (int i = 0; i < 8; i++) {
+		h ^= (n >> (i * 8)) & 0xff;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static int64_t now_ms(void)
+{
+	return spur_now_ns() / 1000000;
+}
+
+static bool dedup_seen(struct mq *m, uint64_t d)
+{
+	int64_t now = now_ms();
+	for (size_t i = 0; i < MQ_DEDUP_SLOTS; i++) {
+		struct mq_dedup_slot *s = &m->dedup[(d + i) % MQ_DEDUP_SLOTS];
+		if (s->digest == 0)
+			return false;
+		if (s->digest == d && now - s->at_ms < MQ_DEDUP_TTL_MS)
+			return true;
+		if (i >= 8)
+			return false;	/* short probe: the ring is a cache, not a set */
+	}
+	return false;
+}
+
+static void dedup_remember(struct mq *m, uint64_t d)
+{
+	int64_t now = now_ms();
+	struct mq_dedup_slot *best = NULL;
+	for (size_t i = 0; i < 8; i++) {
+		struct mq_dedup_slot *s = &m->dedup[(d + i) % MQ_DEDUP_SLOTS];
+		if (s->digest == 0 || s->digest == d || now - s->at_ms >= MQ_DEDUP_TTL_MS) {
+			best = s;
+			break;
+		}
+		if (!best || s->at_ms < best->at_ms)
+			best = s;
+	}
+	best->digest = d ? d : 1;
+	best->at_ms = now;
+}
+
+/* --- what the message says -------------------------------------------- */
+
+struct mq_in {
+	const struct mosquitto_message *msg;
+	const mosquitto_property *props;
+	char *content_type, *response_topic;
+	void *corr;
+	uint16_t corr_len;
+	uint32_t expiry;
+	bool has_expiry;
+	struct spur_attr *attrs;
+	char **attr_strs;		/* owned names and values, 2 per attr */
+	size_t n_attrs;
+	json_t *payload;		/* decoded JSON, or NULL */
+	bool utf8;
+	char *event;
+	size_t event_len;
+	uint64_t digest;
+};
+
+static void in_fini(struct mq_in *in)
+{
+	free(in->content_type);
+	free(in->response_topic);
+	free(in->corr);
+	for (size_t i = 0; i < 2 * in->n_attrs; i++)
+		free(in->attr_strs[i]);
+	free(in->attr_strs);
+	free(in->attrs);
+	json_decref(in->payload);
+	free(in->event);
+}
+
+static int read_props(struct mq_in *in)
+{
+	const mosquitto_property *p;
+	size_t cap = 0;
+
+	mosquitto_property_read_string(in->props, MQTT_PROP_CONTENT_TYPE, &in->content_type, false);
+	mosquitto_property_read_string(in->props, MQTT_PROP_RESPONSE_TOPIC, &in->response_topic, false);
+	mosquitto_property_read_binary(in->props, MQTT_PROP_CORRELATION_DATA, &in->corr,
+				       &in->corr_len, false);
+	in->has_expiry = mosquitto_property_read_int32(in->props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+						       &in->expiry, false) != NULL;
+	for (p = in->props; p; ) {
+		char *name = NULL, *value = NULL;
+		p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value,
+							p != in->props);
+		if (!p)
+			break;
+		if (in->n_attrs == cap) {
+			cap = cap ? 2 * cap : 4;
+			struct spur_attr *a = realloc(in->attrs, cap * sizeof(*a));
+			char **s = a ? realloc(in->attr_strs, 2 * cap * sizeof(*s)) : NULL;
+			if (a)
+				in->attrs = a;
+			if (!s) {
+				free(name);
+				free(value);
+				return -ENOMEM;
+			}
+			in->attr_strs = s;
+		}
+		in->attr_strs[2 * in->n_attrs] = name;
+		in->attr_strs[2 * in->n_attrs + 1] = value;
+		in->attrs[in->n_attrs] = (struct spur_attr){
+			.name = name, .value = value, .value_len = strlen(value),
+		};
+		in->n_attrs++;
+	}
+	return 0;
+}
+
+static json_t *str_or_empty(const char *s)
+{
+	json_t *j = s ? json_string(s) : NULL;
+	return j ? j : json_string("");
+}
+
+static int build_event(struct mq *m, struct mq_in *in)
+{
+	const struct mosquitto_message *msg = in->msg;
+	json_t *ev = json_object(), *props = json_object(), *up = json_object();
+	int rc = -ENOMEM;
+
+	if (!ev || !props || !up)
+		goto out;
+	json_object_set_new(ev, "topic", str_or_empty(msg->topic));
+	in->utf8 = spur_mq_utf8_valid(msg->payload, (size_t)msg->payloadlen);
+	if (in->utf8 && msg->payloadlen > 0)
+		in->payload = json_loadb(msg->payload, (size_t)msg->payloadlen,
+					 JSON_DECODE_ANY, NULL);
+	if (in->payload) {
+		json_object_set(ev, "payload", in->payload);
+	} else if (in->utf8) {
+		json_t *s = json_stringn(msg->payload ? msg->payload : "", (size_t)msg->payloadlen);
+		if (!s) {	/* a NUL inside: keep it exact */
+			in->utf8 = false;
+		} else {
+			json_object_set_new(ev, "payload", s);
+		}
+	}
+	if (!in->utf8) {
+		char *b = spur_mq_base64(msg->payload, (size_t)msg->payloadlen);
+		if (!b)
+			goto out;
+		json_object_set_new(ev, "payload", json_string(b));
+		json_object_set_new(ev, "payloadEncoding", json_string("base64"));
+		free(b);
+	}
+	json_object_set_new(ev, "qos", json_integer(msg->qos));
+	json_object_set_new(ev, "retain", json_boolean(msg->retain));
+	if (in->content_type)
+		json_object_set_new(props, "contentType", str_or_empty(in->content_type));
+	for (size_t i = 0; i < in->n_attrs; i++) {
+		const char *k = in->attrs[i].name;
+		json_t *v = str_or_empty(in->attrs[i].value), *old = json_object_get(up, k);
+		if (!old) {
+			json_object_set_new(up, k, v);
+		} else if (json_is_array(old)) {
+			json_array_append_new(old, v);
+		} else {
+			json_t *a = json_array();
+			json_array_append(a, old);
+			json_array_append_new(a, v);
+			json_object_set_new(up, k, a);
+		}
+	}
+	json_object_set(props, "userProperties", up);
+	if (in->response_topic)
+		json_object_set_new(props, "responseTopic", str_or_empty(in->response_topic));
+	if (in->corr) {
+		char *b = spur_mq_base64(in->corr, in->corr_len);
+		if (!b)
+			goto out;
+		json_object_set_new(props, "correlationData", json_string(b));
+		free(b);
+	}
+	if (in->has_expiry)
+		json_object_set_new(props, "messageExpiry", json_integer(in->expiry));
+	json_object_set(ev, "properties", props);
+	in->event = json_dumps(ev, JSON_COMPACT);
+	if (!in->event)
+		goto out;
+	in->event_len = strlen(in->event);
+	rc = 0;
+out:
+	json_decref(up);
+	json_decref(props);
+	json_decref(ev);
+	return rc;
+}
+
+static uint64_t digest(const struct mq_in *in)
+{
+	const struct mosquitto_message *msg = in->msg;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint16_t mid = (uint16_t)msg->mid;
+	h = fnv(h, &mid, sizeof(mid));
+	h = fnv(h, msg->topic, strlen(msg->topic));
+	h = fnv(h, msg->payload, (size_t)msg->payloadlen);
+	h = fnv(h, in->corr, in->corr ? in->corr_len : 0);
+	h = fnv(h, in->response_topic, in->response_topic ? strlen(in->response_topic) : 0);
+	h = fnv(h, in->content_type, in->content_type ? strlen(in->content_type) : 0);
+	for (size_t i = 0; i < in->n_attrs; i++) {
+		h = fnv(h, in->attrs[i].name, strlen(in->attrs[i].name));
+		h = fnv(h, in->attrs[i].value, in->attrs[i].value_len);
+	}
+	return h;
+}
+
+/* --- refusals and the store -------------------------------------------- */
+
+/* Kill the connection without the queued PUBACK: the broker redelivers. */
+static void refuse_ack(struct mq *m, const char *topic, const char *why)
+{
+	spur_log(m->host, SPUR_LOG_ERROR,
+		 "mqtt: message on %s not stored (%s): dropping the connection so the broker "
+		 "redelivers it", topic, why);
+	int fd = mosquitto_socket(m->mosq);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+/* 0 done (stored, duplicate, or refused with a record), -EAGAIN not stored. */
+static int reject(struct mq *m, const struct spur_route *r, const char *topic,
+		  const char *reason, const void *data, size_t len)
+{
+	spur_log(m->host, SPUR_LOG_WARN, "mqtt: refused a message on %s for %s (route at line %d): %s",
+		 topic, spur_route_target(r), spur_route_line(r), reason);
+	atomic_fetch_add(&m->n_rejected, 1);
+	int rc = spur_reject(m->host, r, reason, data, len);
+	if (rc == -ENOENT)
+		return 0;	/* no function or no store: nothing to record it in */
+	return rc < 0 ? -EAGAIN : 0;
+}
+
+static int store_async(struct mq *m, const struct spur_route *r, struct mq_in *in)
+{
+	struct spur_invoke_args a = {
+		.struct_size = sizeof(a),
+		.target = spur_route_target(r),
+		.payload = in->event,
+		.payload_len = in->event_len,
+		.mode = SPUR_MODE_ASYNC,
+		.source = "mqtt",
+		.attrs = in->attrs,
+		.n_attrs = in->n_attrs,
+		.route = r,
+	};
+	for (int attempt = 0; attempt < MQ_STORE_TRIES; attempt++) {
+		struct spur_result *res = spur_invoke(m->host, &a);
+		enum spur_status st = res ? spur_result_status(res) : SPUR_STATUS_INTERNAL;
+		char why[300];
+		int rc;
+
+		switch (st) {
+		case SPUR_STATUS_ACCEPTED:
+			if (spur_result_replayed(res))
+				atomic_fetch_add(&m->n_duplicates, 1);
+			else
+				atomic_fetch_add(&m->n_stored, 1);
+			spur_result_free(res);
+			return 0;
+		case SPUR_STATUS_UNAVAILABLE:
+		case SPUR_STATUS_THROTTLED:
+		case SPUR_STATUS_INTERNAL:
+			spur_result_free(res);
+			/* short waits only: the network thread also keeps the connection alive */
+			nanosleep(&(struct timespec){ 0, (50L << attempt) * 1000000L }, NULL);
+			continue;
+		default:
+			snprintf(why, sizeof(why), "%s: %s",
+				 res ? spur_result_error_type(res) : "ServiceException",
+				 res ? spur_result_error_message(res) : "out of memory");
+			spur_result_free(res);
+			rc = reject(m, r, in->msg->topic, why, in->event, in->event_len);
+			return rc;
+		}
+	}
+	return -EAGAIN;
+}
+
+/* --- sync: the worker pool ----------------------------------------------- */
+
+static void job_free(struct mq_job *j)
+{
+	if (!j)
+		return;
+	free(j->event);
+	free(j->response_topic);
+	free(j->corr);
+	free(j->attrs);
+	free(j->attr_mem);
+	free(j);
+}
+
+static struct mq_job *job_new(const struct spur_route *r, struct mq_in *in)
+{
+	struct mq_job *j = calloc(1, sizeof(*j));
+	size_t mem = 0, off = 0;
+	if (!j)
+		return NULL;
+	j->route = r;
+	j->event = in->event;
+	j->event_len = in->event_len;
+	in->event = NULL;	/* the event of the last route moves; others copy */
+	if (in->response_topic && !(j->response_topic = strdup(in->response_topic)))
+		goto fail;
+	if (in->corr) {
+		if (!(j->corr = malloc(in->corr_len)))
+			goto fail;
+		memcpy(j->corr, in->corr, in->corr_len);
+		j->corr_len = in->corr_len;
+	}
+	for (size_t i = 0; i < in->n_attrs; i++)
+		mem += strlen(in->attrs[i].name) + in->attrs[i].value_len + 2;
+	if (in->n_attrs) {
+		j->attrs = calloc(in->n_attrs, sizeof(*j->attrs));
+		j->attr_mem = malloc(mem);
+		if (!j->attrs || !j->attr_mem)
+			goto fail;
+		for (size_t i = 0; i < in->n_attrs; i++) {
+			size_t nl = strlen(in->attrs[i].name) + 1, vl = in->attrs[i].value_len + 1;
+			memcpy(j->attr_mem + off, in->attrs[i].name, nl);
+			j->attrs[i].name = j->attr_mem + off;
+			off += nl;
+			memcpy(j->attr_mem + off, in->attrs[i].value, vl);
+			j->attrs[i].value = j->attr_mem + off;
+			j->attrs[i].value_len = vl - 1;
+			off += vl;
+		}
+		j->n_attrs = in->n_attrs;
+	}
+	return j;
+fail:
+	job_free(j);
+	return NULL;
+}
+
+static void respond(struct mq *m, struct mq_job *j, const char *body, size_t len,
+		    const char *error, const char *request_id)
+{
+	mosquitto_property *p = NULL;
+	if (!j->response_topic)
+		return;
+	mosquitto_property_add_string(&p, MQTT_PROP_CONTENT_TYPE, "application/json");
+	if (j->corr)
+		mosquitto_property_add_binary(&p, MQTT_PROP_CORRELATION_DATA, j->corr,
+					      (uint16_t)j->corr_len);
+	if (error)
+		mosquitto_property_add_string_pair(&p, MQTT_PROP_USER_PROPERTY, "spur-error", error);
+	if (request_id)
+		mosquitto_property_add_string_pair(&p, MQTT_PROP_USER_PROPERTY, "spur-request-id",
+						   request_id);
+	int rc = mosquitto_publish_v5(m->mosq, NULL, j->response_topic, (int)len, body, 1, false, p);
+	mosquitto_property_free_all(&p);
+	if (rc != MOSQ_ERR_SUCCESS)
+		spur_log(m->host, SPUR_LOG_WARN, "mqtt: cannot answer on %s: %s", j->response_topic,
+			 mosquitto_strerror(rc));
+	else
+		atomic_fetch_add(&m->n_requests, 1);
+}
+
+static void run_job(struct mq *m, struct mq_job *j)
+{
+	struct spur_invoke_args a = {
+		.struct_size = sizeof(a),
+		.target = spur_route_target(j->route),
+		.payload = j->event,
+		.payload_len = j->event_len,
+		.mode = SPUR_MODE_SYNC,
+		.source = "mqtt",
+		.attrs = j->attrs,
+		.n_attrs = j->n_attrs,
+		.route = j->route,
+	};
+	struct spur_result *res = spur_invoke(m->host, &a);
+	if (!res) {
+		static const char oom[] = "{\"errorMessage\":\"out of memory\","
+					  "\"errorType\":\"ServiceException\"}";
+		respond(m, j, oom, sizeof(oom) - 1, "ServiceException", NULL);
+		return;
+	}
+	if (spur_result_status(res) == SPUR_STATUS_OK) {
+		size_t len = 0;
+		const char *body = spur_result_body(res, &len);
+		respond(m, j, body, len, spur_result_function_error(res), spur_result_request_id(res));
+	} else {
+		json_t *e = json_pack("{s:s, s:s}",
+				      "errorMessage", spur_result_error_message(res) ?
+				      spur_result_error_message(res) : "",
+				      "errorType", spur_result_error_type(res) ?
+				      spur_result_error_type(res) : "ServiceException");
+		char *body = e ? json_dumps(e, JSON_COMPACT) : NULL;
+		if (body)
+			respond(m, j, body, strlen(body), spur_result_error_type(res),
+				spur_result_request_id(res));
+		free(body);
+		json_decref(e);
+	}
+	spur_result_free(res);
+}
+
+static void *worker_main(void *arg)
+{
+	struct mq *m = arg;
+	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		while (!m->jobs_head && !m->workers_quit)
+			pthread_cond_wait(&m->jobs_cond, &m->lock);
+		if (m->workers_quit) {
+			pthread_mutex_unlock(&m->lock);
+			return NULL;
+		}
+		struct mq_job *j = m->jobs_head;
+		m->jobs_head = j->next;
+		if (!m->jobs_head)
+			m->jobs_tail = NULL;
+		m->n_jobs--;
+		pthread_mutex_unlock(&m->lock);
+		run_job(m, j);
+		job_free(j);
+	}
+}
+
+int spur_mq_workers_start(struct mq *m)
+{
+	m->workers = calloc((size_t)m->opt->workers, sizeof(*m->workers));
+	if (!m->workers)
+		return -ENOMEM;
+	for (int64_t i = 0; i < m->opt->workers; i++) {
+		int rc = pthread_create(&m->workers[i], NULL, worker_main, m);
+		if (rc != 0) {
+			spur_mq_workers_stop(m);
+			return -rc;
+		}
+		m->n_workers++;
+	}
+	return 0;
+}
+
+/* After the network thread ended: requests still queued are not run (their
+ * callers time out, as with any lost request/response). */
+void spur_mq_workers_stop(struct mq *m)
+{
+	size_t dropped = 0;
+	pthread_mutex_lock(&m->lock);
+	m->workers_quit = true;
+	pthread_cond_broadcast(&m->jobs_cond);
+	pthread_mutex_unlock(&m->lock);
+	for (size_t i = 0; i < m->n_workers; i++)
+		pthread_join(m->workers[i], NULL);
+	free(m->workers);
+	m->workers = NULL;
+	m->n_workers = 0;
+	while (m->jobs_head) {
+		struct mq_job *j = m->jobs_head;
+		m->jobs_head = j->next;
+		job_free(j);
+		dropped++;
+	}
+	m->jobs_tail = NULL;
+	m->n_jobs = 0;
+	if (dropped)
+		spur_log(m->host, SPUR_LOG_WARN, "mqtt: %zu request(s) not answered at shutdown", dropped);
+}
+
+static void enqueue_sync(struct mq *m, const struct spur_route *r, struct mq_in *in, bool last)
+{
+	char *keep = NULL;
+	if (!last && in->event && !(keep = strdup(in->event))) {
+		spur_log(m->host, SPUR_LOG_ERROR, "mqtt: out of memory for a request on %s", in->msg->topic);
+		return;
+	}
+	struct mq_job *j = job_new(r, in);
+	if (keep)
+		in->event = keep;
+	if (!j) {
+		spur_log(m->host, SPUR_LOG_ERROR, "mqtt: out of memory for a request on %s", in->msg->topic);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	bool full = m->n_jobs >= MQ_MAX_JOBS;
+	if (!full) {
+		if (m->jobs_tail)
+			m->jobs_tail->next = j;
+		else
+			m->jobs_head = j;
+		m->jobs_tail = j;
+		m->n_jobs++;
+		pthread_cond_signal(&m->jobs_cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (full) {
+		static const char busy[] = "{\"errorMessage\":\"too many requests waiting\","
+					   "\"errorType\":\"TooManyRequestsException\"}";
+		respond(m, j, busy, sizeof(busy) - 1, "TooManyRequestsException", NULL);
+		job_free(j);
+	}
+}
+
+/* --- the message callback ------------------------------------------------ */
+
+/* Which subscriptions does the message belong to? marks[i] for subs[i]. */
+static size_t find_subs(struct mq *m, const struct mosquitto_message *msg,
+			const mosquitto_property *props, bool *marks)
+{
+	size_t n = 0;
+	const mosquitto_property *p = props;
+	uint32_t id;
+	bool first = true;
+	while (m->v5 && p &&
+	       (p = mosquitto_property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &id, !first))) {
+		first = false;
+		bool hit = false;
+		if (id >= 1 && id <= m->n_subs &&
+		    mosquitto_topic_matches_sub(m->subs[id - 1].match, msg->topic, &hit) == 0 && hit &&
+		    !marks[id - 1]) {
+			marks[id - 1] = true;
+			n++;
+		}
+	}
+	if (n)
+		return n;
+	for (size_t i = 0; i < m->n_subs; i++) {
+		bool hit = false;
+		if (mosquitto_topic_matches_sub(m->subs[i].match, msg->topic, &hit) == 0 && hit) {
+			marks[i] = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+			const mosquitto_property *props)
+{
+	struct mq *m = obj;
+	struct mq_in in = { .msg = msg, .props = props };
+	bool marks[m->n_subs ? m->n_subs : 1];
+	size_t n_routes = 0, done = 0;
+	bool failed = false;
+
+	atomic_fetch_add(&m->n_received, 1);
+	memset(marks, 0, sizeof(marks));
+	if (find_subs(m, msg, props, marks) == 0) {
+		if (atomic_fetch_add(&m->n_unrouted, 1) == 0)
+			spur_log(m->host, SPUR_LOG_WARN,
+				 "mqtt: a message on %s matches no route (a subscription left in the "
+				 "persistent session by an older config?); dropped", msg->topic);
+		return;
+	}
+	for (size_t i = 0; i < m->n_subs; i++)
+		if (marks[i])
+			n_routes += m->subs[i].n_routes;
+
+	if ((uint64_t)msg->payloadlen > m->opt->max_payload) {
+		char why[200];
+		atomic_fetch_add(&m->n_oversized, 1);
+		snprintf(why, sizeof(why), "payload of %d bytes is over mqtt.max_payload (%llu bytes); "
+			 "the record keeps its first %d bytes", msg->payloadlen,
+			 (unsigned long long)m->opt->max_payload, MQ_REJECT_KEEP);
+		for (size_t i = 0; i < m->n_subs; i++)
+			for (size_t k = 0; marks[i] && k < m->subs[i].n_routes; k++)
+				if (reject(m, m->subs[i].routes[k], msg->topic, why, msg->payload,
+					   (size_t)msg->payloadlen < MQ_REJECT_KEEP ?
+					   (size_t)msg->payloadlen : MQ_REJECT_KEEP) < 0)
+					failed = true;
+		if (failed)
+			refuse_ack(m, msg->topic, "the failure record could not be stored");
+		return;
+	}
+	if (read_props(&in) < 0 || build_event(m, &in) < 0) {
+		refuse_ack(m, msg->topic, "out of memory");
+		goto out;
+	}
+	if (msg->qos > 0) {
+		in.digest = digest(&in);
+		if (dedup_seen(m, in.digest)) {
+			unsigned long n = atomic_fetch_add(&m->n_duplicates, 1) + 1;
+			spur_log(m->host, SPUR_LOG_INFO,
+				 "mqtt: dropped a redelivery of a stored message (topic %s, packet id %d; "
+				 "%lu so far)", msg->topic, msg->mid, n);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < m->n_subs; i++) {
+		for (size_t k = 0; marks[i] && k < m->subs[i].n_routes; k++) {
+			const struct spur_route *r = m->subs[i].routes[k];
+			const char *want = spur_route_option(r, "payload");
+			done++;
+			if (want && strcmp(want, "json") == 0 && !in.payload) {
+				if (reject(m, r, msg->topic, in.utf8 ? "payload is not JSON" :
+					   "payload is not UTF-8 (so not JSON)",
+					   msg->payload, (size_t)msg->payloadlen) < 0)
+					failed = true;
+				continue;
+			}
+			if (spur_route_mode(r) == SPUR_MODE_SYNC) {
+				if (!in.response_topic)
+					spur_log(m->host, SPUR_LOG_DEBUG,
+						 "mqtt: request on %s has no Response Topic: run, not answered",
+						 msg->topic);
+				enqueue_sync(m, r, &in, done == n_routes);
+				continue;
+			}
+			if (store_async(m, r, &in) < 0)
+				failed = true;
+		}
+	}
+	if (failed)
+		refuse_ack(m, msg->topic, "the store cannot take writes");
+	else if (msg->qos > 0)
+		dedup_remember(m, in.digest);
+out:
+	in_fini(&in);
+}

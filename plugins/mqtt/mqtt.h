@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mqtt.h - what the files of the mqtt plugin share: the instance (one
+ * libmosquitto client per `mqtt:` section), its options, and the entry
+ * points of ingress.c (messages in: routes) and egress.c (records out:
+ * the mqtt destination). mqtt.c owns the connection; see its top comment
+ * for the threads and the ack window.
+ */
+#ifndef SPUR_MQTT_PLUGIN_H
+#define SPUR_MQTT_PLUGIN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <mosquitto.h>
+
+#include "spur/plugin.h"
+
+#define MQ_DEDUP_SLOTS 4096		/* recent stored messages remembered */
+#define MQ_DEDUP_TTL_MS (10LL * 60 * 1000)
+
+struct mq_options {
+	char *url;			/* NULL: no `mqtt:` section, the plugin idles */
+	char *client_id;
+	int protocol;			/* index into "5|3.1.1" */
+	char *username;
+	char *password_env;
+	char *ca_file, *cert_file, *key_file;
+	int64_t keepalive_ms;
+	int64_t session_expiry_ms;
+	uint64_t max_payload;
+	int64_t reconnect_min_ms, reconnect_max_ms;
+	int64_t workers;		/* sync (request/response) worker threads */
+	int64_t receive_maximum;	/* QoS 1/2 messages in flight towards spur */
+	int64_t flush_timeout_ms;	/* how long a destination flush waits for PUBACKs */
+};
+
+/* One subscription: routes with the same effective filter share it. */
+struct mq_sub {
+	char *filter;			/* "$share/g/f" or "f" */
+	const char *match;		/* the route's plain filter, for topic matching */
+	int qos;
+	const struct spur_route **routes;
+	size_t n_routes;
+};
+
+struct mq_dedup_slot {
+	uint64_t digest;		/* 0: empty */
+	int64_t at_ms;
+};
+
+struct mq_job;				/* a sync request waiting for a worker */
+
+/* A publish of a destination batch waiting for its PUBACK. */
+struct mq_pending {
+	int mid;
+	int rc;				/* MQTT reason code; >= 0x80 is a failure */
+	bool done;
+	const void *owner;		/* the destination that published it */
+};
+
+struct mq {
+	struct spur_host *host;
+	const struct mq_options *opt;
+	struct mosquitto *mosq;		/* NULL when idle (no `mqtt:` section) */
+	bool v5;
+	char host_name[256];
+	int port;
+	bool tls;
+	char *password;			/* from password_env, owned */
+
+	struct mq_sub *subs;
+	size_t n_subs;
+
+	/* connection state, guarded by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* connected changes, PUBACKs, jobs, stop */
+	bool connected;
+	bool session_up;		/* this connection got a CONNACK success */
+	unsigned generation;		/* bumped at every disconnect */
+	bool stopping;
+	bool started;
+	pthread_t net;
+	unsigned failures;		/* connection attempts failed in a row */
+	int last_error;			/* what the last failure said, to log changes only */
+
+	/* destination PUBACKs (egress.c), guarded by lock */
+	struct mq_pending *pending;
+	size_t n_pending, cap_pending;
+
+	/* sync request/response workers (ingress.c), guarded by lock */
+	pthread_t *workers;
+	size_t n_workers;
+	pthread_cond_t jobs_cond;
+	struct mq_job *jobs_head, *jobs_tail;
+	size_t n_jobs;
+	bool workers_quit;
+
+	/* QoS 1/2 redeliveries (ingress.c): network thread only */
+	struct mq_dedup_slot dedup[MQ_DEDUP_SLOTS];
+
+	/* counters, for the log */
+	atomic_ulong n_received, n_stored, n_duplicates, n_rejected, n_oversized,
+		n_requests, n_published, n_unrouted;
+};
+
+/* ingress.c */
+void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+			const mosquitto_property *props);
+int spur_mq_workers_start(struct mq *m);
+void spur_mq_workers_stop(struct mq *m);
+
+/* egress.c */
+extern const struct spur_destination spur_mq_destination;
+void spur_mq_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+			const mosquitto_property *props);
+
+/* Small shared helpers (ingress.c). */
+bool spur_mq_filters_overlap(const char *a, const char *b);
+bool spur_mq_utf8_valid(const unsigned char *s, size_t n);
+char *spur_mq_base64(const void *data, size_t n);	/* caller frees */
+
+#endif
