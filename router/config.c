@@ -744,7 +744,7 @@ static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *
 		}
 		spur_option_walk(w, it, route_table, &rt, it->line, "route", NULL);
 		if (!rt.r.kind) {
-			spur_option_report(w, it->line, "a route needs one of 'http' or 'mqtt'");
+			spur_option_report(w, it->line, "a route needs one of 'http', 'mqtt' or 'zmq'");
 			continue;
 		}
 		if (rt.mode >= 0)

@@ -17,6 +17,7 @@
 #include "fnpriv.h"
 #include "host.h"
 #include "util.h"
+#include "version.h"
 
 struct spur_registry {
 	size_t n;
@@ -99,6 +100,8 @@ struct spur_function *spur_fnpriv_version_new(struct spur_host *host, struct spu
 				cfg->name, why[0] ? why : spur_strerror(rc));
 		goto fail;
 	}
+	if (!owns_cfg)	/* $LATEST: CodeSha256 of the code as loaded */
+		spur_version_hash_code(cfg->code, v->code_hex, v->code_sha, &v->code_size);
 	v->pool = spur_pool_new(v, spur_host_state_dir(host));
 	if (!v->pool)
 		goto fail;

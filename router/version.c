@@ -46,8 +46,7 @@ static int copy_file(const char *src, const char *dst, const char *rel, struct s
 	char buf[65536];
 	if (in < 0)
 		return -errno;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
+	if (dst && (out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0) {
 		rc = -errno;
 		goto done;
 	}
@@ -65,7 +64,7 @@ static int copy_file(const char *src, const char *dst, const char *rel, struct s
 		/* hash what is written, i.e. the copy, not the source */
 		EVP_DigestUpdate(sn->md, buf, (size_t)n);
 		sn->size += n;
-		for (ssize_t off = 0; off < n;) {
+		for (ssize_t off = 0; out >= 0 && off < n;) {
 			ssize_t w = write(out, buf + off, (size_t)(n - off));
 			if (w < 0 && errno == EINTR)
 				continue;
@@ -76,7 +75,7 @@ static int copy_file(const char *src, const char *dst, const char *rel, struct s
 			off += w;
 		}
 	}
-	if (fsync(out) < 0)
+	if (out >= 0 && fsync(out) < 0)
 		rc = -errno;
 done:
 	close(in);
@@ -100,7 +99,7 @@ static int copy_tree(const char *src, const char *dst, const char *rel, struct s
 		return copy_file(src, dst, rel, sn);
 	if (!S_ISDIR(st.st_mode))
 		return 0;	/* sockets, devices: not code */
-	if (mkdir(dst, 0755) < 0)
+	if (dst && mkdir(dst, 0755) < 0)
 		return -errno;
 	DIR *d = opendir(src);
 	if (!d)
@@ -130,11 +129,11 @@ static int copy_tree(const char *src, const char *dst, const char *rel, struct s
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		char s2[4096], d2[4096], r2[4096];
 		if (snprintf(s2, sizeof(s2), "%s/%s", src, names[i]) >= (int)sizeof(s2) ||
-		    snprintf(d2, sizeof(d2), "%s/%s", dst, names[i]) >= (int)sizeof(d2) ||
+		    snprintf(d2, sizeof(d2), "%s/%s", dst ? dst : "", names[i]) >= (int)sizeof(d2) ||
 		    snprintf(r2, sizeof(r2), "%s/%s", rel, names[i]) >= (int)sizeof(r2))
 			rc = -ENAMETOOLONG;
 		else
-			rc = copy_tree(s2, d2, r2, sn);
+			rc = copy_tree(s2, dst ? d2 : NULL, r2, sn);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -164,6 +163,33 @@ static int rm_tree(const char *path)
 	return unlink(path);
 }
 
+static void digest_out(EVP_MD_CTX *md, char hex[65], char b64[48])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_DigestFinal_ex(md, d, &n);
+	for (unsigned i = 0; i < n && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	char *b = spur_base64(d, n);
+	snprintf(b64, 48, "%s", b ? b : "");
+	free(b);
+}
+
+int spur_version_hash_code(const char *src, char hex[65], char b64[48], int64_t *size)
+{
+	struct snap sn = { .md = EVP_MD_CTX_new() };
+	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	if (!sn.md)
+		return -ENOMEM;
+	EVP_DigestInit_ex(sn.md, EVP_sha256(), NULL);
+	int rc = copy_tree(src, NULL, base, &sn);	/* the same walk as a snapshot, hashing only */
+	if (rc == 0)
+		digest_out(sn.md, hex, b64);
+	*size = sn.size;
+	EVP_MD_CTX_free(sn.md);
+	return rc;
+}
+
 /* Snapshot the code at src: fills hex, b64, size and the snapshot's path. */
 static int snapshot(struct spur_host *h, const char *src, char hex[65], char b64[48],
 		    int64_t *size, char *out, size_t outlen, char *why, size_t whylen)
@@ -171,8 +197,6 @@ static int snapshot(struct spur_host *h, const char *src, char hex[65], char b64
 	char root[4096], tmp[4096], final[4096];
 	char id[37];
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
 	struct snap sn = { .md = EVP_MD_CTX_new() };
 	int rc = -ENOMEM;
 	char dst[4096];
@@ -198,12 +222,7 @@ static int snapshot(struct spur_host *h, const char *src, char hex[65], char b64
 		snprintf(why, whylen, "cannot copy the code %s: %s", src, spur_strerror(rc));
 		goto fail;
 	}
-	EVP_DigestFinal_ex(sn.md, md, &mdlen);
-	for (unsigned i = 0; i < mdlen && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	char *b = spur_base64(md, mdlen);
-	snprintf(b64, 48, "%s", b ? b : "");
-	free(b);
+	digest_out(sn.md, hex, b64);
 	*size = sn.size;
 	if (snprintf(final, sizeof(final), "%s/%s", root, hex) >= (int)sizeof(final) ||
 	    snprintf(out, outlen, "%s/%s/%s", root, hex, base) >= (int)outlen) {

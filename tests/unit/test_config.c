@@ -387,7 +387,7 @@ START_TEST(route_errors)
 			"http: 'GET x' is not \"METHOD /path\" (METHOD: GET, POST, PUT, PATCH, "
 			"DELETE, HEAD, OPTIONS or ANY)");
 	load_fails_with(FN_HEAD "routes:\n  - function: hello\n", 6,
-			"a route needs one of 'http' or 'mqtt'");
+			"a route needs one of 'http', 'mqtt' or 'zmq'");
 	load_fails_with(FN_HEAD "routes:\n  - http: \"GET /a\"\n    mqtt: a/b\n    function: hello\n",
 			7, "a route has exactly one of 'http', 'mqtt' or 'zmq'");
 	load_fails_with(FN_HEAD "routes:\n  - mqtt: \"a/#/b\"\n    function: hello\n", 6,
