@@ -157,39 +157,6 @@ SPUR_API const char *spur_admin_reply_content_type(const struct spur_admin_reply
 
 /* --- small parsing helpers -------------------------------------------------- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode [s, s+n) into out (cap bytes); `plus` turns '+' into ' '.
- * The length, or -1 when it does not fit or decodes to a NUL byte. */
-static ssize_t pct_decode(char *out, size_t cap, const char *s, size_t n, bool plus)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		char c = s[i];
-		if (c == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (plus && c == '+') {
-			c = ' ';
-		}
-		if (c == '\0' || o + 1 >= cap)
-			return -1;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return (ssize_t)o;
-}
 
 /* Call fn for each name=value pair of a raw query string (decoded).
  * Stops and returns true when fn does. */
@@ -202,8 +169,8 @@ static bool query_each(const char *q, bool (*fn)(void *ud, const char *name, con
 		size_t n = amp ? (size_t)(amp - q) : strlen(q);
 		const char *eq = memchr(q, '=', n);
 		size_t nl = eq ? (size_t)(eq - q) : n;
-		if (n && pct_decode(name, sizeof(name), q, nl, true) >= 0 &&
-		    pct_decode(value, sizeof(value), eq ? eq + 1 : q + n,
+		if (n && spur_pct_decode(name, sizeof(name), q, nl, true) >= 0 &&
+		    spur_pct_decode(value, sizeof(value), eq ? eq + 1 : q + n,
 			       eq ? n - nl - 1 : 0, true) >= 0 && fn(ud, name, value))
 			return true;
 		q = amp ? amp + 1 : NULL;
@@ -773,7 +740,7 @@ static struct spur_admin_reply *route(struct call *c, const char *path, const ch
 		size_t sl = e ? (size_t)(e - s) : strlen(s);
 		if (sl == 0 || n == SPUR_ARRAY_SIZE(seg))
 			return reply_error(404, "no admin endpoint %.200s", path);
-		if (pct_decode(seg[n], sizeof(seg[n]), s, sl, false) <= 0)
+		if (spur_pct_decode(seg[n], sizeof(seg[n]), s, sl, false) <= 0)
 			return reply_error(400, "malformed path");
 		n++;
 		p = s + sl;

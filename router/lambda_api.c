@@ -123,38 +123,6 @@ static struct spur_admin_reply *fail_rc(int rc, const char *why, const char *fal
 
 /* --- request parsing ------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode [s, s+n) into out; -1 when it does not fit or has a NUL. */
-static ssize_t pct_decode(char *out, size_t cap, const char *s, size_t n, bool plus)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		char c = s[i];
-		if (c == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (plus && c == '+') {
-			c = ' ';
-		}
-		if (c == '\0' || o + 1 >= cap)
-			return -1;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return (ssize_t)o;
-}
 
 /* The decoded value of ?name= (first one); false when absent. */
 static bool query_get(const char *q, const char *name, char *out, size_t cap)
@@ -166,7 +134,7 @@ static bool query_get(const char *q, const char *name, char *out, size_t cap)
 		const char *eq = memchr(q, '=', n);
 		size_t kl = eq ? (size_t)(eq - q) : n;
 		if (kl == nl && memcmp(q, name, nl) == 0)
-			return pct_decode(out, cap, eq ? eq + 1 : q + n, eq ? n - kl - 1 : 0, true) >= 0;
+			return spur_pct_decode(out, cap, eq ? eq + 1 : q + n, eq ? n - kl - 1 : 0, true) >= 0;
 		q = amp ? amp + 1 : NULL;
 	}
 	return false;
@@ -1033,7 +1001,7 @@ struct spur_admin_reply *spur_lambda_api_handle(struct spur_host *host, const ch
 		size_t sl = e ? (size_t)(e - s) : strlen(s);
 		if (sl == 0 || n == MAX_SEGMENTS)
 			return fail(404, E_UNKNOWN, "no operation at %.200s", path);
-		if (pct_decode(seg[n], sizeof(seg[n]), s, sl, false) <= 0)
+		if (spur_pct_decode(seg[n], sizeof(seg[n]), s, sl, false) <= 0)
 			return fail(400, E_VALIDATION, "malformed path");
 		n++;
 		p = s + sl;

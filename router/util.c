@@ -327,6 +327,38 @@ void spur_deadline_timespec(int64_t due_ns, struct timespec *ts)
 	ts->tv_nsec = ns % 1000000000;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+ssize_t spur_pct_decode(char *out, size_t cap, const char *s, size_t n, bool plus)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		char c = s[i];
+		if (c == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+		    (lo = hexval(s[i + 2])) >= 0) {
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (plus && c == '+') {
+			c = ' ';
+		}
+		if (c == '\0' || o + 1 >= cap)
+			return -1;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return (ssize_t)o;
+}
+
 char *spur_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;

@@ -64,6 +64,12 @@ void spur_clock_inject(spur_clock_fn fn, void *ud);
 struct timespec;
 void spur_deadline_timespec(int64_t due_ns, struct timespec *ts);
 
+/* Percent-decode [s, s+n) into out (cap bytes); `plus` turns '+' into
+ * ' ' (query strings). The length, or -1 when it does not fit or decodes
+ * to a NUL byte. */
+#include <sys/types.h>
+ssize_t spur_pct_decode(char *out, size_t cap, const char *s, size_t n, bool plus);
+
 /* Duplicate or NULL. */
 char *spur_strdup(const char *s);
 

@@ -437,6 +437,15 @@ static void warm_target(struct spur_host *h, struct spur_fn *fn, const char *qua
 		warm(h, b, n);
 }
 
+static void view_drop(struct fn_view *nv)
+{
+	for (size_t i = 0; i < nv->n_aliases; i++)
+		free(nv->aliases[i].description);
+	free(nv->aliases);
+	free(nv->versions);
+	free(nv);
+}
+
 /* --- publish ----------------------------------------------------------------- */
 
 static struct spur_function *make_version(struct spur_host *h, struct spur_fn *fn,
@@ -528,11 +537,7 @@ int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *de
 	if (rc < 0) {
 		fn->next_version--;
 		snprintf(why, whylen, "the registry could not be stored: %s", spur_strerror(rc));
-		free(nv->versions);
-		for (size_t i = 0; i < nv->n_aliases; i++)
-			free(nv->aliases[i].description);
-		free(nv->aliases);
-		free(nv);
+		view_drop(nv);
 		goto drop;
 	}
 	v->next = fn->all_versions;
@@ -606,11 +611,7 @@ int spur_version_delete(struct spur_host *h, struct spur_fn *fn, const char *ver
 	rc = persist(h, fn, nv);
 	if (rc < 0) {
 		snprintf(why, whylen, "the registry could not be stored: %s", spur_strerror(rc));
-		for (size_t i = 0; i < nv->n_aliases; i++)
-			free(nv->aliases[i].description);
-		free(nv->aliases);
-		free(nv->versions);
-		free(nv);
+		view_drop(nv);
 		goto done;
 	}
 	spur_fnpriv_publish_view(fn, nv);
@@ -684,14 +685,6 @@ static int alias_targets(struct spur_fn *fn, const struct fn_view *view, const c
 	return 0;
 }
 
-static void view_drop(struct fn_view *nv)
-{
-	for (size_t i = 0; i < nv->n_aliases; i++)
-		free(nv->aliases[i].description);
-	free(nv->aliases);
-	free(nv->versions);
-	free(nv);
-}
 
 /* Put an alias into a new view and publish it (lock held). */
 static int alias_store(struct spur_host *h, struct spur_fn *fn, const char *name,
