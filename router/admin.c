@@ -15,6 +15,15 @@
  *   POST   /admin/queues/{name}/replay[?max=&offset=] {"to": "fn[:qual]"}
  *   DELETE /admin/queues/{name}                   purge
  *   GET    /admin/events/{id}                     an async event's state
+ *   GET    /admin/mappings                        event-source mappings and their state
+ *   POST   /admin/mappings/{i}/pause | resume     stop / start polling
+ *
+ * Queue intake is served here too but is ingress, not management (like
+ * the Invoke API): no admin token.
+ *   POST   /queues/{name}/messages                the body is one message → {"MessageId"}
+ *   POST   /queues/{name}/messages/batch          a JSON array of bodies → {"MessageIds"}
+ *          (a string element is the body itself, anything else its JSON text);
+ *          a queue at its max_depth answers 503 (the HTTP source adds Retry-After)
  *
  * Replay runs each message again: a record in "undeliverable" goes back
  * to the outbox (the store MOVE, then the outbox thread is told);
@@ -46,6 +55,7 @@
 #include "json.h"
 #include "lambda_api.h"
 #include "log.h"
+#include "mapping.h"
 #include "outbox.h"
 #include "util.h"
 
@@ -54,6 +64,7 @@
 #define PEEK_MAX 1000
 #define EVENT_NS "event"		/* async.c: outcomes of finished events */
 #define MAX_SEGMENT 256
+#define INTAKE_BATCH_MAX 10000
 
 struct spur_admin_reply {
 	unsigned status;
@@ -319,6 +330,32 @@ static void stats_cb(void *ud, const struct spur_queue_stats *s)
 	}
 }
 
+static json_t *queue_stats(struct call *c, const char *only, int *rc);
+
+/* Each entry gets inFlight (leased: counted as delayed) and, for a queue
+ * with a dead_letter, that queue's name and depth. */
+static void dead_letter_counts(struct call *c, json_t *list)
+{
+	const struct spur_config *cfg = spur_host_config(c->host);
+	size_t i;
+	json_t *o;
+	json_array_foreach(list, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		const struct spur_queue_config *q = spur_config_queue(cfg, name);
+		json_object_set(o, "inFlight", json_object_get(o, "delayed"));
+		if (!q || !q->dead_letter)
+			continue;
+		int rc;
+		json_t *dl = queue_stats(c, q->dead_letter, &rc);
+		json_t *d = json_array_get(dl, 0);
+		json_object_set_new(o, "deadLetter", json_string(q->dead_letter));
+		json_object_set_new(o, "deadLettered", json_integer(
+			json_integer_value(json_object_get(d, "visible")) +
+			json_integer_value(json_object_get(d, "delayed"))));
+		json_decref(dl);
+	}
+}
+
 /* The known queues with their counts: built-in ones first, then the
  * configured ones in config order. NULL and *rc when the store failed. */
 static json_t *queue_stats(struct call *c, const char *only, int *rc)
@@ -343,6 +380,7 @@ static json_t *queue_stats(struct call *c, const char *only, int *rc)
 	*rc = c->st->stats(c->si, spur_store_now_ms(), stats_cb, list);
 	if (*rc < 0)
 		goto fail;
+	dead_letter_counts(c, list);
 	return list;
 fail:
 	json_decref(list);
@@ -719,6 +757,131 @@ static struct spur_admin_reply *event_get(struct call *c, const char *id)
 	return reply_json(200, o);
 }
 
+/* --- mappings --------------------------------------------------------------------- */
+
+static struct spur_admin_reply *not_allowed(const char *method, const char *allowed);
+
+static struct spur_admin_reply *mappings_route(struct call *c, char (*seg)[MAX_SEGMENT], size_t n)
+{
+	struct spur_mappings *m = spur_host_mappings(c->host);
+	if (n == 1) {
+		if (strcmp(c->method, "GET") != 0)
+			return not_allowed(c->method, "GET");
+		json_t *l = spur_mappings_describe(m);
+		return l ? reply_json(200, l) : NULL;
+	}
+	char *end;
+	unsigned long i = strtoul(seg[1], &end, 10);
+	if (n != 3 || *end || end == seg[1] ||
+	    (strcmp(seg[2], "pause") != 0 && strcmp(seg[2], "resume") != 0))
+		return reply_error(404, "no admin endpoint /admin/mappings/%s%s%s", seg[1],
+				   n > 2 ? "/" : "", n > 2 ? seg[2] : "");
+	if (strcmp(c->method, "POST") != 0)
+		return not_allowed(c->method, "POST");
+	if (spur_mappings_pause(m, i, seg[2][0] == 'p') < 0)
+		return reply_error(404, "no mapping %lu", i);
+	return reply_json(200, json_pack("{s:I, s:s}", "index", (json_int_t)i, "state",
+					 seg[2][0] == 'p' ? "paused" : "enabled"));
+}
+
+/* --- queue intake (ingress: no admin token) ---------------------------------------- */
+
+static struct spur_admin_reply *put_reply(struct spur_host *host, const char *queue, int rc)
+{
+	if (rc == -EAGAIN)
+		return reply_error(503, "queue %s is at its maximum depth; retry later", queue);
+	if (rc == -ENOSPC)
+		return reply_error(503, "the disk is full; retry later");
+	if (rc == -ENODEV)
+		return reply_error(503, "no store is open");
+	if (rc == -ENOENT)
+		return reply_error(404, "no queue named %s", queue);
+	spur_log_write(spur_host_log(host), SPUR_LOG_WARN, NULL, "queue %s: intake failed: %s",
+		       queue, spur_strerror(rc));
+	return reply_error(500, "queue %s: %s", queue, spur_strerror(rc));
+}
+
+static struct spur_admin_reply *intake_batch(struct spur_host *host, const char *queue,
+					     const char *body, size_t len)
+{
+	json_error_t e;
+	json_t *a = json_loadb(body, len, 0, &e);
+	struct spur_admin_reply *r = NULL;
+	size_t n = json_array_size(a);
+	const char **bodies = NULL;
+	size_t *lens = NULL;
+	char **owned = NULL;
+	char (*ids)[37] = NULL;
+	if (!json_is_array(a) || n == 0 || n > INTAKE_BATCH_MAX) {
+		r = reply_error(400, "the body must be a JSON array of 1 to %d message bodies",
+				INTAKE_BATCH_MAX);
+		goto done;
+	}
+	bodies = calloc(n, sizeof(*bodies));
+	lens = calloc(n, sizeof(*lens));
+	owned = calloc(n, sizeof(*owned));
+	ids = calloc(n, sizeof(*ids));
+	if (!bodies || !lens || !owned || !ids)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(a, i);
+		if (json_is_string(v)) {
+			bodies[i] = json_string_value(v);
+			lens[i] = json_string_length(v);
+		} else {
+			if (!(owned[i] = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+				goto done;
+			bodies[i] = owned[i];
+			lens[i] = strlen(owned[i]);
+		}
+	}
+	int rc = spur_queue_put(host, queue, bodies, lens, n, ids);
+	if (rc < 0) {
+		r = put_reply(host, queue, rc);
+		goto done;
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < n; i++)
+		if (json_array_append_new(list, json_string(ids[i])) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	r = list ? reply_json(200, json_pack("{s:o}", "MessageIds", list)) : NULL;
+done:
+	for (size_t i = 0; owned && i < n; i++)
+		free(owned[i]);
+	free(owned);
+	free(bodies);
+	free(lens);
+	free(ids);
+	json_decref(a);
+	return r;
+}
+
+/* POST /queues/{name}/messages[/batch] */
+static struct spur_admin_reply *queue_intake(struct spur_host *host, const char *method,
+					     const char *path, const char *body, size_t len)
+{
+	char name[MAX_SEGMENT];
+	const char *s = path + strlen("/queues/");
+	const char *slash = strchr(s, '/');
+	if (!slash || spur_pct_decode(name, sizeof(name), s, (size_t)(slash - s), false) <= 0)
+		return reply_error(404, "no endpoint %.200s (POST /queues/{name}/messages)", path);
+	bool batch = strcmp(slash, "/messages/batch") == 0;
+	if (!batch && strcmp(slash, "/messages") != 0)
+		return reply_error(404, "no endpoint %.200s (POST /queues/{name}/messages[/batch])", path);
+	if (strcmp(method, "POST") != 0)
+		return not_allowed(method, "POST");
+	if (!spur_config_queue(spur_host_config(host), name))
+		return reply_error(404, "no queue named %s", name);
+	if (batch)
+		return intake_batch(host, name, body, len);
+	char id[37];
+	int rc = spur_queue_send(host, name, body, len, id);
+	return rc < 0 ? put_reply(host, name, rc) :
+		reply_json(200, json_pack("{s:s}", "MessageId", id));
+}
+
 /* --- dispatch -------------------------------------------------------------------- */
 
 static struct spur_admin_reply *not_allowed(const char *method, const char *allowed)
@@ -787,6 +950,8 @@ static struct spur_admin_reply *route(struct call *c, const char *path, const ch
 	}
 	if (n == 2 && strcmp(seg[0], "events") == 0)
 		return strcmp(m, "GET") == 0 ? event_get(c, seg[1]) : not_allowed(m, "GET");
+	if (n >= 1 && strcmp(seg[0], "mappings") == 0)
+		return mappings_route(c, seg, n);
 	return reply_error(404, "no admin endpoint %.200s", path);
 }
 
@@ -797,6 +962,8 @@ SPUR_API struct spur_admin_reply *spur_admin_handle(struct spur_host *host, cons
 {
 	struct call c = { .host = host, .method = method ? method : "GET" };
 	struct spur_admin_reply *r;
+	if (path && strncmp(path, "/queues/", 8) == 0)	/* ingress, authorized as such */
+		return queue_intake(host, c.method, path, body ? body : "", len);
 	bool lambda = path && spur_lambda_api_path(path);
 	if (!path || (!lambda && (strncmp(path, "/admin", 6) != 0 || (path[6] && path[6] != '/'))))
 		return reply_error(404, "not an admin path");

@@ -19,6 +19,10 @@
  *            when due: an event whose worker died runs again (at least
  *            once; idempotency keys make the effect once).
  *
+ * An event's W3C Trace Context (traceparent, tracestate) lives in its
+ * stored attributes beside the attempt count, so every attempt, a run
+ * after a restart, and the record and its destinations all carry it.
+ *
  * The schedule is kept in memory on the monotonic clock (workq.c); the
  * store keeps the durable truth on the store clock. A single node owns
  * its store, so no lease is needed while running: the lease is this
@@ -62,6 +66,8 @@ struct event {
 	unsigned attempts;		/* invocations that ended in a function error */
 	unsigned throttles;
 	unsigned hops;
+	char *traceparent;		/* W3C Trace Context as received, or NULL */
+	char *tracestate;
 };
 
 struct spur_async {
@@ -82,6 +88,8 @@ static void event_free(struct event *e)
 	free(e->fn_name);
 	free(e->target);
 	free(e->body);
+	free(e->traceparent);
+	free(e->tracestate);
 	free(e);
 }
 
@@ -105,6 +113,14 @@ static char *attrs_json(const struct event *e, const char *last_error, size_t *l
 	spur_buf_puts(&b, ",\"target\":");
 	spur_buf_json_string(&b, e->target, strlen(e->target));
 	spur_buf_printf(&b, ",\"attempts\":%u,\"hops\":%u", e->attempts, e->hops);
+	if (e->traceparent) {
+		spur_buf_puts(&b, ",\"traceparent\":");
+		spur_buf_json_string(&b, e->traceparent, strlen(e->traceparent));
+	}
+	if (e->tracestate) {
+		spur_buf_puts(&b, ",\"tracestate\":");
+		spur_buf_json_string(&b, e->tracestate, strlen(e->tracestate));
+	}
 	if (last_error) {
 		spur_buf_puts(&b, ",\"error\":");
 		spur_buf_json_string(&b, last_error, strlen(last_error));
@@ -140,8 +156,10 @@ struct spur_async *spur_async_new(struct spur_host *h, const struct spur_store *
 	a->si = store_instance;
 	a->outbox = outbox;
 	a->sched = spur_workq_new();
+	/* Workers mostly wait: on the commit that ends their event, on I/O
+	 * of the handler. Many of them let one group commit serve many. */
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	a->n_workers = cores > 2 ? (size_t)cores * 2 : 4;
+	a->n_workers = cores > 4 ? (size_t)cores * 8 : 32;
 	a->workers = calloc(a->n_workers, sizeof(*a->workers));
 	if (!a->sched || !a->workers) {
 		spur_async_free(a);
@@ -157,6 +175,16 @@ int spur_async_submit(struct spur_async *a, struct spur_fn *fn, const char *qual
 		      unsigned hops, const struct spur_store_op *extra,
 		      struct spur_store_conflict *conflict, char *why, size_t whylen)
 {
+	return spur_async_submit_traced(a, fn, qual, qual_len, payload, len, id, hops, NULL, NULL,
+					extra, conflict, why, whylen);
+}
+
+int spur_async_submit_traced(struct spur_async *a, struct spur_fn *fn, const char *qual,
+			     size_t qual_len, const char *payload, size_t len, const char *id,
+			     unsigned hops, const char *traceparent, const char *tracestate,
+			     const struct spur_store_op *extra,
+			     struct spur_store_conflict *conflict, char *why, size_t whylen)
+{
 	const struct spur_fn_config *c = spur_fn_config(fn);
 	struct event *e = calloc(1, sizeof(*e));
 	size_t alen = 0;
@@ -171,6 +199,12 @@ int spur_async_submit(struct spur_async *a, struct spur_fn *fn, const char *qual
 	spur_buf_printf(&t, "%s%s%.*s", c->name, qual ? ":" : "", (int)qual_len, qual ? qual : "");
 	e->target = spur_buf_steal(&t, NULL);
 	e->body = malloc(len + 1);
+	if (traceparent) {
+		e->traceparent = strdup(traceparent);
+		e->tracestate = tracestate ? strdup(tracestate) : NULL;
+		if (!e->traceparent || (tracestate && !e->tracestate))
+			goto fail;
+	}
 	if (!e->fn_name || !e->target || !e->body)
 		goto fail;
 	memcpy(e->body, payload, len);
@@ -254,6 +288,8 @@ static int finish_record(struct spur_async *a, struct event *e, const char *cond
 		.function_error = error ? "Unhandled" : r ? spur_result_function_error(r) : NULL,
 		.response_payload = error ? error : invoked ? rbody : NULL,
 		.response_len = error ? error_len : invoked ? rlen : 0,
+		.traceparent = e->traceparent,
+		.tracestate = e->tracestate,
 	};
 	size_t len = 0;
 	char *record = spur_record_build(&in, &len);
@@ -284,6 +320,7 @@ static int finish_record(struct spur_async *a, struct event *e, const char *cond
 		.struct_size = sizeof(meta), .function = e->fn_name,
 		.version = version ? version : "$LATEST", .condition = condition,
 		.request_id = e->id, .hops = e->hops,
+		.traceparent = e->traceparent, .tracestate = e->tracestate,
 	};
 	for (size_t i = 0; i < nd; i++) {
 		entries[ne] = spur_outbox_prepare(a->outbox, dests->v[i], record, len, &meta, &ops[n]);
@@ -423,7 +460,7 @@ static void run_event(struct spur_async *a, struct event *e)
 		return;
 	}
 	struct spur_result *r = spur_invoke_event(a->host, e->target, e->body, e->len, e->id,
-						  e->attempts + 1);
+						  e->attempts + 1, e->traceparent, e->tracestate);
 	if (!r) {
 		requeue_after(a, e, 1000);
 		return;
@@ -476,6 +513,8 @@ static void recover_one(void *ud, const struct spur_msg *m)
 	json_t *attrs = m->attrs ? json_loadb(m->attrs, m->attrs_len, 0, NULL) : NULL;
 	const char *fn = json_string_value(json_object_get(attrs, "function"));
 	const char *target = json_string_value(json_object_get(attrs, "target"));
+	const char *tp = json_string_value(json_object_get(attrs, "traceparent"));
+	const char *ts = json_string_value(json_object_get(attrs, "tracestate"));
 	rc->n++;
 	if (!e || !fn || !target)
 		goto bad;
@@ -483,6 +522,12 @@ static void recover_one(void *ud, const struct spur_msg *m)
 	e->fn_name = strdup(fn);
 	e->target = strdup(target);
 	e->body = malloc(m->body_len + 1);
+	if (tp && spur_trace_parent_valid(tp, strlen(tp))) {
+		e->traceparent = strdup(tp);
+		e->tracestate = ts ? strdup(ts) : NULL;
+		if (!e->traceparent || (ts && !e->tracestate))
+			goto bad;
+	}
 	if (!e->fn_name || !e->target || !e->body)
 		goto bad;
 	memcpy(e->body, m->body, m->body_len);

@@ -33,6 +33,15 @@ int spur_async_submit(struct spur_async *a, struct spur_fn *fn, const char *qual
 		      unsigned hops, const struct spur_store_op *extra,
 		      struct spur_store_conflict *conflict, char *why, size_t whylen);
 
+/* The same, with the event's W3C Trace Context (validated by the caller;
+ * NULL: none; copied): stored with the event, given to every attempt, to
+ * the record (requestContext.traceContext) and to its destinations. */
+int spur_async_submit_traced(struct spur_async *a, struct spur_fn *fn, const char *qual,
+			     size_t qual_len, const char *payload, size_t len, const char *id,
+			     unsigned hops, const char *traceparent, const char *tracestate,
+			     const struct spur_store_op *extra,
+			     struct spur_store_conflict *conflict, char *why, size_t whylen);
+
 /* A failure record for input that never became an event (spur_reject). */
 int spur_async_reject(struct spur_async *a, struct spur_fn *fn, const char *reason,
 		      const void *data, size_t len);

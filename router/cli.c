@@ -3,7 +3,8 @@
  * cli.c - the client commands: `spur invoke` (the Invoke API), `spur
  * queue` and `spur event` (the admin API under /admin/), `spur publish`,
  * `spur alias` and `spur versions` (the Lambda management API, printed as
- * tables). Each is one or a few HTTP calls with libcurl through http_call().
+ * tables). Each is one or a few HTTP calls with libcurl through
+ * spur_cli_http_call() (cli.h; `spur top` in top.c uses it too).
  * The endpoint is -e URL, else $SPUR_ENDPOINT, else http://127.0.0.1:8080.
  * $SPUR_ADMIN_TOKEN, when set, is sent as a bearer token.
  * Exit codes: 0 success, 1 usage, 2 the server or the function answered
@@ -21,16 +22,9 @@
 #include "cli.h"
 #include "util.h"
 
-struct reply {
-	struct spur_buf body;
-	char function_error[64];
-	char log_result[8192];
-	char error_type[128];
-};
-
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
-	struct reply *r = ud;
+	struct spur_cli_reply *r = ud;
 	return spur_buf_append(&r->body, p, size * n) < 0 ? 0 : size * n;
 }
 
@@ -53,7 +47,7 @@ static void header_value(const char *line, size_t n, const char *name, char *out
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-	struct reply *r = ud;
+	struct spur_cli_reply *r = ud;
 	header_value(p, size * n, "X-Amz-Function-Error", r->function_error, sizeof(r->function_error));
 	header_value(p, size * n, "X-Amz-Log-Result", r->log_result, sizeof(r->log_result));
 	header_value(p, size * n, "x-amzn-ErrorType", r->error_type, sizeof(r->error_type));
@@ -97,7 +91,7 @@ static char *read_file(const char *path, size_t *len)
 
 /* --- one HTTP call ------------------------------------------------------------ */
 
-static const char *endpoint_or_default(const char *endpoint)
+const char *spur_cli_endpoint(const char *endpoint)
 {
 	return endpoint && *endpoint ? endpoint : "http://127.0.0.1:8080";
 }
@@ -115,14 +109,10 @@ static void url_escape(struct spur_buf *b, const char *s)
 	}
 }
 
-/* `method` `endpoint`/`path` (path escaped by the caller, no leading '/')
- * with `body` (NULL: none) and the NULL-terminated extra `headers`; the
- * admin token goes along when set. The answer lands in r and *status.
- * SPUR_EXIT_OK, or SPUR_EXIT_CONNECT / SPUR_EXIT_USAGE after saying why
- * on stderr, prefixed "spur `cmd`:". */
-static int http_call(const char *cmd, const char *endpoint, const char *method,
-		     const char *path, const char *body, size_t len,
-		     const char *const *headers, struct reply *r, long *status)
+/* See cli.h. */
+int spur_cli_http_call(const char *cmd, const char *endpoint, const char *method,
+		       const char *path, const char *body, size_t len,
+		       const char *const *headers, struct spur_cli_reply *r, long *status)
 {
 	CURL *curl = curl_easy_init();
 	struct curl_slist *hdr = NULL;
@@ -217,7 +207,7 @@ int spur_cli_invoke(int argc, char **argv)
 		usage(stderr);
 		return SPUR_EXIT_USAGE;
 	}
-	endpoint = endpoint_or_default(endpoint);
+	endpoint = spur_cli_endpoint(endpoint);
 
 	int rc;
 	char *payload = NULL;
@@ -233,7 +223,7 @@ int spur_cli_invoke(int argc, char **argv)
 		payload_len = strlen(payload_arg);
 	}
 
-	struct reply r = { 0 };
+	struct spur_cli_reply r = { 0 };
 	spur_buf_init(&r.body);
 	struct spur_buf path;
 	spur_buf_init(&path);
@@ -247,8 +237,8 @@ int spur_cli_invoke(int argc, char **argv)
 	};
 	long status = 0;
 	rc = !payload || path.failed ? SPUR_EXIT_USAGE :
-		http_call("invoke", endpoint, "POST", path.data, payload, payload_len, headers,
-			  &r, &status);
+		spur_cli_http_call("invoke", endpoint, "POST", path.data, payload, payload_len,
+				   headers, &r, &status);
 	spur_buf_fini(&path);
 	if (rc != SPUR_EXIT_OK)
 		goto done;
@@ -281,7 +271,7 @@ done:
 /* --- spur queue, spur event: the admin API -------------------------------------- */
 
 /* An answer of 300 or more: say what the server said; SPUR_EXIT_SERVER. */
-static int server_error(const char *cmd, long status, const struct reply *r)
+static int server_error(const char *cmd, long status, const struct spur_cli_reply *r)
 {
 	json_t *o = r->body.len ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(o, "message"));
@@ -295,11 +285,11 @@ static int server_error(const char *cmd, long status, const struct reply *r)
 static int admin_call(const char *cmd, const char *endpoint, const char *method,
 		      const char *path, const char *body, json_t **out)
 {
-	struct reply r = { 0 };
+	struct spur_cli_reply r = { 0 };
 	long status = 0;
 	spur_buf_init(&r.body);
-	int rc = http_call(cmd, endpoint, method, path, body, body ? strlen(body) : 0, NULL,
-			   &r, &status);
+	int rc = spur_cli_http_call(cmd, endpoint, method, path, body, body ? strlen(body) : 0,
+				    NULL, &r, &status);
 	if (rc == SPUR_EXIT_OK && status >= 300)
 		rc = server_error(cmd, status, &r);
 	if (rc == SPUR_EXIT_OK) {
@@ -319,7 +309,8 @@ static void queue_usage(FILE *out)
 	      "       spur queue [-e URL] peek NAME [-n N]\n"
 	      "       spur queue [-e URL] replay NAME [--to FN[:QUAL]]\n"
 	      "       spur queue [-e URL] purge NAME\n"
-	      "  ls       every queue with its visible and delayed message counts\n"
+	      "  ls       every queue: visible messages, in flight (leased or delayed), and the\n"
+	      "           depth of its dead-letter queue\n"
 	      "  peek     the first N messages (default 10, at most 1000) as JSON lines,\n"
 	      "           without removing them\n"
 	      "  replay   run each message again: records of 'undeliverable' go back to\n"
@@ -343,12 +334,18 @@ static int queue_ls(const char *endpoint)
 		if (name && strlen(name) > width)
 			width = strlen(name);
 	}
-	printf("%-*s  %10s  %10s\n", (int)width, "NAME", "VISIBLE", "DELAYED");
+	printf("%-*s  %10s  %10s  %s\n", (int)width, "NAME", "VISIBLE", "IN-FLIGHT", "DEAD-LETTER");
 	json_array_foreach(list, i, q) {
 		const char *name = json_string_value(json_object_get(q, "name"));
-		printf("%-*s  %10lld  %10lld\n", (int)width, name ? name : "?",
+		const char *dl = json_string_value(json_object_get(q, "deadLetter"));
+		printf("%-*s  %10lld  %10lld  ", (int)width, name ? name : "?",
 		       (long long)json_integer_value(json_object_get(q, "visible")),
 		       (long long)json_integer_value(json_object_get(q, "delayed")));
+		if (dl)
+			printf("%lld (%s)\n",
+			       (long long)json_integer_value(json_object_get(q, "deadLettered")), dl);
+		else
+			printf("-\n");
 	}
 	json_decref(list);
 	return SPUR_EXIT_OK;
@@ -491,7 +488,7 @@ int spur_cli_queue(int argc, char **argv)
 		default: queue_usage(stderr); return SPUR_EXIT_USAGE;
 		}
 	}
-	endpoint = endpoint_or_default(endpoint);
+	endpoint = spur_cli_endpoint(endpoint);
 	const char *sub = optind < argc ? argv[optind] : NULL;
 	int args = argc - optind - 1;	/* after the subcommand */
 	const char *name = args >= 1 ? argv[optind + 1] : NULL;
@@ -543,7 +540,7 @@ int spur_cli_event(int argc, char **argv)
 	spur_buf_puts(&path, "admin/events/");
 	url_escape(&path, argv[optind]);
 	int rc = path.failed ? SPUR_EXIT_USAGE :
-		admin_call("event", endpoint_or_default(endpoint), "GET", path.data, NULL, &ans);
+		admin_call("event", spur_cli_endpoint(endpoint), "GET", path.data, NULL, &ans);
 	spur_buf_fini(&path);
 	if (rc != SPUR_EXIT_OK)
 		return rc;
@@ -564,7 +561,7 @@ int spur_cli_event(int argc, char **argv)
 static int lambda_call(const char *cmd, const char *endpoint, const char *method,
 		       const char *path, json_t *req, json_t **out, long *status_out)
 {
-	struct reply r = { 0 };
+	struct spur_cli_reply r = { 0 };
 	long status = 0;
 	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	*out = NULL;
@@ -573,8 +570,8 @@ static int lambda_call(const char *cmd, const char *endpoint, const char *method
 		fprintf(stderr, "spur %s: out of memory\n", cmd);
 		return SPUR_EXIT_USAGE;
 	}
-	int rc = http_call(cmd, endpoint, method, path, body, body ? strlen(body) : 0, NULL,
-			   &r, &status);
+	int rc = spur_cli_http_call(cmd, endpoint, method, path, body, body ? strlen(body) : 0,
+				    NULL, &r, &status);
 	free(body);
 	if (rc == SPUR_EXIT_OK) {
 		*out = r.body.len ? json_loadb(r.body.data, r.body.len, JSON_DECODE_ANY, NULL) : NULL;
@@ -704,7 +701,7 @@ int spur_cli_publish(int argc, char **argv)
 		publish_usage(stderr);
 		return SPUR_EXIT_USAGE;
 	}
-	endpoint = endpoint_or_default(endpoint);
+	endpoint = spur_cli_endpoint(endpoint);
 	const char *fn = argv[optind];
 	char *vpath = fn_path(fn, "/versions", NULL);
 	json_t *before = NULL, *ans = NULL, *req = desc ? json_pack("{s:s}", "Description", desc) :
@@ -762,7 +759,7 @@ int spur_cli_versions(int argc, char **argv)
 		versions_usage(stderr);
 		return SPUR_EXIT_USAGE;
 	}
-	endpoint = endpoint_or_default(endpoint);
+	endpoint = spur_cli_endpoint(endpoint);
 	char *vpath = fn_path(argv[optind], "/versions", NULL);
 	char *apath = fn_path(argv[optind], "/aliases", NULL);
 	json_t *vers = NULL, *als = NULL;
@@ -895,7 +892,7 @@ int spur_cli_alias(int argc, char **argv)
 		default: alias_usage(stderr); return SPUR_EXIT_USAGE;
 		}
 	}
-	endpoint = endpoint_or_default(endpoint);
+	endpoint = spur_cli_endpoint(endpoint);
 	const char *sub = optind < argc ? argv[optind] : NULL;
 	int args = argc - optind - 1;
 	char **a = argv + optind + 1;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter.h"
 #include "json.h"
 #include "schema.h"
 #include "util.h"
@@ -383,7 +384,7 @@ static const struct spur_field route_table[] = {
 	CUSTOM("zmq", parse_route_match, "\"pull|sub ENDPOINT\" (a ZeroMQ source socket)"),
 	CHECK(SPUR_OPT_STRING, "topic", "ZeroMQ SUB subscription prefix", 0, 0),
 	LEAF(SPUR_OPT_STRING, "function", NULL, RT, r.target, "fn[:qualifier]", 0, 0,
-	     .flags = SPUR_FIELD_REQUIRED, .check = is_target, .what = "a function name[:qualifier]"),
+	     .check = is_target, .what = "a function name[:qualifier]"),
 	{ .opt = { .type = SPUR_OPT_ENUM, .name = "mode", .offset = offsetof(RT, mode),
 		   .description = "sync | async", .choices = "sync|async" } },
 	CHECK(SPUR_OPT_INT, "qos", "MQTT QoS (default 1)", 0, 2),
@@ -393,7 +394,8 @@ static const struct spur_field route_table[] = {
 	      .opt.choices = "any|json"),
 	SECTION("verify", verify_table, "webhook signature check"),
 	SECTION("idempotency", route_idempotency_table, "idempotency keys"),
-	CHECK(SPUR_OPT_STRING, "queue", "queue name", 0, 0, .flags = SPUR_FIELD_FUTURE),
+	LEAF(SPUR_OPT_STRING, "queue", NULL, RT, r.queue, "a queue (instead of a function)", 0, 0,
+	     .check = is_fn_name, .what = "a queue name"),
 	END,
 };
 #undef RT
@@ -429,6 +431,8 @@ static void parse_destinations(struct spur_walk *w, const struct spur_ypair *p, 
 			       const struct spur_field *f);
 static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f);
+static void parse_mappings(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			   const struct spur_field *f);
 
 static const struct spur_field top_table[] = {
 	LEAF(SPUR_OPT_STRING, "state_dir", "var", struct spur_config, state_dir,
@@ -442,27 +446,62 @@ static const struct spur_field top_table[] = {
 	CUSTOM("routes", parse_routes, "ingress bindings"),
 	CUSTOM("queues", parse_queues, "internal queues by name"),
 	CUSTOM("destinations", parse_destinations, "named destinations"),
+	CUSTOM("mappings", parse_mappings, "event-source mappings (queues polled in batches)"),
 	END,
 };
 
-/* queues: NAME: { ... } (the polling settings arrive with mappings) */
+/* queues: NAME: { ... } (SQS semantics; SPEC §2.3) */
+#define QC struct spur_queue_config
 static const struct spur_field queue_table[] = {
-	CHECK(SPUR_OPT_DURATION, "visibility_timeout", "lease of a received message", 1,
-	      12 * 3600 * MS_S, .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_INT, "max_receive", "receives before redrive", 1, 1000,
-	      .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_STRING, "dead_letter", "queue for redriven messages", 0, 0,
-	      .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_DURATION, "retention", "how long messages are kept", MS_S, 14 * MS_D,
-	      .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_INT, "max_depth", "messages held at most", 1, INT64_MAX,
-	      .flags = SPUR_FIELD_FUTURE),
+	LEAF(SPUR_OPT_DURATION, "visibility_timeout", "30s", QC, visibility_timeout_ms,
+	     "lease of a received message", 1, 12 * 3600 * MS_S),
+	LEAF(SPUR_OPT_INT, "max_receive", "0", QC, max_receive,
+	     "receives before redrive to dead_letter (0: never)", 0, 1000),
+	LEAF(SPUR_OPT_STRING, "dead_letter", NULL, QC, dead_letter,
+	     "queue for redriven messages", 0, 0, .check = is_fn_name, .what = "a queue name"),
+	LEAF(SPUR_OPT_DURATION, "retention", "4d", QC, retention_ms,
+	     "how long messages are kept", MS_S, 14 * MS_D),
+	LEAF(SPUR_OPT_INT, "max_depth", "0", QC, max_depth,
+	     "messages held at most (0: no limit); above it intake answers 503", 0, INT64_MAX),
 	END,
 };
+#undef QC
+
+/* "queue://NAME" */
+static bool is_queue_source(const char *s)
+{
+	return strncmp(s, "queue://", 8) == 0 && is_fn_name(s + 8);
+}
+
+static void parse_filters(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			  const struct spur_field *f);
+
+#define MC struct spur_mapping_config
+static const struct spur_field mapping_table[] = {
+	LEAF(SPUR_OPT_STRING, "source", NULL, MC, source, "queue://NAME", 0, 0,
+	     .flags = SPUR_FIELD_REQUIRED, .check = is_queue_source, .what = "queue://NAME"),
+	LEAF(SPUR_OPT_STRING, "function", NULL, MC, function, "fn[:qualifier]", 0, 0,
+	     .flags = SPUR_FIELD_REQUIRED, .check = is_target, .what = "a function name[:qualifier]"),
+	LEAF(SPUR_OPT_INT, "batch_size", "10", MC, batch_size, "records per batch at most",
+	     1, 10000),
+	LEAF(SPUR_OPT_DURATION, "batch_window", "0", MC, batch_window_ms,
+	     "gather records this long before invoking", 0, 300 * MS_S),
+	LEAF(SPUR_OPT_INT, "max_concurrency", "2", MC, max_concurrency, "batches in parallel",
+	     1, 1000),
+	LEAF(SPUR_OPT_BOOL, "report_batch_item_failures", "false", MC, report_batch_item_failures,
+	     "honour {\"batchItemFailures\": [...]}", 0, 0),
+	LEAF(SPUR_OPT_BOOL, "enabled", "true", MC, enabled, "poll (false: paused)", 0, 0),
+	CUSTOM("filters", parse_filters, "EventBridge-style patterns, OR-ed (up to 5)"),
+	LEAF(SPUR_OPT_STRLIST, "on_failure", NULL, MC, on_failure,
+	     "destinations of RetryAttemptsExhausted records", 0, 0, .check = is_destination,
+	     .what = "a destination URI (file://, queue://, function://) or name"),
+	END,
+};
+#undef MC
 
 /* Top-level sections of features not built yet (when no plugin claims them). */
 static const char *const future_sections[] = {
-	"mqtt", "mappings", "zmq", "nats",
+	"mqtt", "zmq", "nats",
 };
 
 static bool valid_topic_filter(const char *s)
@@ -620,9 +659,9 @@ static void parse_queues(struct spur_walk *w, const struct spur_ypair *p, void *
 			.name = spur_option_mem_strdup(cfg, qp->key),
 			.line = qp->line,
 		};
+		spur_option_walk(w, qp->value, queue_table, &cfg->queues[cfg->n_queues], qp->line,
+				 qp->key, NULL);
 		cfg->n_queues++;
-		if (!spur_yaml_is_null(qp->value))
-			spur_option_walk(w, qp->value, queue_table, NULL, qp->line, qp->key, NULL);
 	}
 }
 
@@ -722,6 +761,81 @@ static void parse_destinations(struct spur_walk *w, const struct spur_ypair *p, 
 	}
 }
 
+/* filters: a list of up to SPUR_FILTER_MAX patterns, kept as JSON text. */
+static void parse_filters(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			  const struct spur_field *f)
+{
+	struct spur_mapping_config *mc = base;
+	const struct spur_ynode *v = p->value;
+	size_t i;
+
+	if (spur_yaml_is_null(v))
+		return;
+	if (v->kind != SPUR_YNODE_SEQ) {
+		spur_option_report(w, v->line, "filters: expected a list of patterns, got %s",
+				   spur_yaml_kind_name(v));
+		return;
+	}
+	if (v->n > SPUR_FILTER_MAX) {
+		spur_option_report(w, v->line, "filters: %zu patterns; at most %d", v->n, SPUR_FILTER_MAX);
+		return;
+	}
+	if (w->store && !(mc->filters.v = spur_option_mem_alloc(w->cfg, (v->n + 1) * sizeof(char *)))) {
+		spur_option_oom(w, v->line);
+		return;
+	}
+	for (i = 0; i < v->n; i++) {
+		struct spur_buf b;
+		char why[256];
+
+		spur_buf_init(&b);
+		yaml_to_json(v->items[i], &b);
+		if (b.failed) {
+			spur_option_oom(w, v->items[i]->line);
+		} else if (v->items[i]->kind != SPUR_YNODE_MAP) {
+			spur_option_report(w, v->items[i]->line, "filters: a pattern is a mapping, got %s",
+					   spur_yaml_kind_name(v->items[i]));
+		} else if (spur_filter_check(b.data, b.len, why, sizeof(why)) < 0) {
+			spur_option_report(w, v->items[i]->line, "filters: %s", why);
+		} else if (w->store) {
+			mc->filters.v[mc->filters.n] = spur_option_mem_strdup(w->cfg, b.data);
+			if (!mc->filters.v[mc->filters.n])
+				spur_option_oom(w, v->items[i]->line);
+			else
+				mc->filters.n++;
+		}
+		spur_buf_fini(&b);
+	}
+}
+
+static void parse_mappings(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			   const struct spur_field *f)
+{
+	struct spur_config *cfg = base;
+	const struct spur_ynode *v = p->value;
+	size_t i;
+
+	cfg->mappings = section_array(w, v, SPUR_YNODE_SEQ, sizeof(*cfg->mappings),
+				      "mappings: expected a list of mappings");
+	if (!cfg->mappings)
+		return;
+	for (i = 0; i < v->n; i++) {
+		const struct spur_ynode *it = v->items[i];
+		struct spur_mapping_config *mc = &cfg->mappings[cfg->n_mappings];
+
+		if (it->kind != SPUR_YNODE_MAP) {
+			spur_option_report(w, it->line, "mappings: expected a mapping, got %s",
+					   spur_yaml_kind_name(it));
+			continue;
+		}
+		*mc = (struct spur_mapping_config){ .line = it->line };
+		spur_option_walk(w, it, mapping_table, mc, it->line, "mapping", NULL);
+		if (mc->source && strncmp(mc->source, "queue://", 8) == 0)
+			mc->queue = mc->source + 8;
+		cfg->n_mappings++;
+	}
+}
+
 static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			 const struct spur_field *f)
 {
@@ -746,6 +860,21 @@ static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *
 		if (!rt.r.kind) {
 			spur_option_report(w, it->line, "a route needs one of 'http', 'mqtt' or 'zmq'");
 			continue;
+		}
+		if (!rt.r.target == !rt.r.queue) {
+			spur_option_report(w, it->line, rt.r.queue ?
+					   "route: 'function' and 'queue' exclude each other" :
+					   "route: missing required key 'function'");
+			continue;
+		}
+		if (rt.r.queue) {	/* what logs and plugins show as the target */
+			char t[80];
+
+			snprintf(t, sizeof(t), "queue://%s", rt.r.queue);
+			if (!(rt.r.target = spur_option_mem_strdup(w->cfg, t))) {
+				spur_option_oom(w, it->line);
+				continue;
+			}
 		}
 		if (rt.mode >= 0)
 			rt.r.mode = rt.mode == 0 ? SPUR_MODE_SYNC : SPUR_MODE_ASYNC;
@@ -790,39 +919,94 @@ static bool add_section(struct spur_walk *w, const struct spur_ypair *p)
 	return true;
 }
 
-/* queue:// and function:// destinations name what exists. */
-static void check_destinations(struct spur_walk *w)
+/* The function a "fn[:qual]" target names exists. */
+static bool target_exists(const struct spur_config *cfg, const char *target)
+{
+	char name[65];
+	size_t n = strcspn(target, ":");
+
+	if (n >= sizeof(name))
+		return false;
+	memcpy(name, target, n);
+	name[n] = '\0';
+	return spur_config_function(cfg, name) != NULL;
+}
+
+/* queue:// and function:// destinations of one list name what exists. */
+static void check_dest_list(struct spur_walk *w, int line, const char *owner, const char *what,
+			    const struct spur_strlist *list)
 {
 	const struct spur_config *cfg = w->cfg;
 
+	for (size_t j = 0; j < list->n; j++) {
+		const char *d = list->v[j];
+
+		if (!strstr(d, "://") && !spur_config_destination(cfg, d))
+			spur_option_report(w, line, "%s: %s: no destination named '%s' in destinations:",
+					   owner, what, d);
+		if (strncmp(d, "queue://", 8) == 0 && !spur_config_queue(cfg, d + 8))
+			spur_option_report(w, line, "%s: %s: no queue named '%s' in queues:",
+					   owner, what, d + 8);
+		if (strncmp(d, "function://", 11) == 0 && !target_exists(cfg, d + 11))
+			spur_option_report(w, line, "%s: %s: no function named '%.*s'", owner, what,
+					   (int)strcspn(d + 11, ":"), d + 11);
+	}
+}
+
+static void check_destinations(struct spur_walk *w)
+{
+	const struct spur_config *cfg = w->cfg;
+	char owner[96];
+
 	for (size_t i = 0; i < cfg->n_functions; i++) {
 		const struct spur_fn_config *fn = &cfg->functions[i];
-		const struct spur_strlist *lists[] = { &fn->on_success, &fn->on_failure };
 
-		for (size_t l = 0; l < 2; l++) {
-			for (size_t j = 0; j < lists[l]->n; j++) {
-				const char *d = lists[l]->v[j];
-				char name[65];
-				size_t n;
+		snprintf(owner, sizeof(owner), "function '%s'", fn->name);
+		check_dest_list(w, fn->line, owner, "on_success", &fn->on_success);
+		check_dest_list(w, fn->line, owner, "on_failure", &fn->on_failure);
+	}
+}
 
-				if (!strstr(d, "://") && !spur_config_destination(cfg, d))
-					spur_option_report(w, fn->line, "function '%s': %s: no destination named '%s' in destinations:",
-							   fn->name, l ? "on_failure" : "on_success", d);
-				if (strncmp(d, "queue://", 8) == 0 && !spur_config_queue(cfg, d + 8))
-					spur_option_report(w, fn->line, "function '%s': %s: no queue named '%s' in queues:",
-							   fn->name, l ? "on_failure" : "on_success", d + 8);
-				if (strncmp(d, "function://", 11) != 0)
-					continue;
-				n = strcspn(d + 11, ":");
-				if (n >= sizeof(name))
-					continue;
-				memcpy(name, d + 11, n);
-				name[n] = '\0';
-				if (!spur_config_function(cfg, name))
-					spur_option_report(w, fn->line, "function '%s': %s: no function named '%s'",
-							   fn->name, l ? "on_failure" : "on_success", name);
-			}
-		}
+/* dead_letter queues exist; mappings read queues and call functions that exist. */
+static void check_queues(struct spur_walk *w)
+{
+	const struct spur_config *cfg = w->cfg;
+
+	for (size_t i = 0; i < cfg->n_queues; i++) {
+		const struct spur_queue_config *q = &cfg->queues[i];
+
+		if (!q->dead_letter && q->max_receive > 0)
+			spur_option_report(w, q->line, "queue '%s': max_receive needs dead_letter (where "
+					   "redriven messages go)", q->name);
+		if (!q->dead_letter)
+			continue;
+		if (strcmp(q->dead_letter, q->name) == 0)
+			spur_option_report(w, q->line, "queue '%s': dead_letter names the queue itself",
+					   q->name);
+		else if (!spur_config_queue(cfg, q->dead_letter))
+			spur_option_report(w, q->line, "queue '%s': dead_letter: no queue named '%s' in queues:",
+					   q->name, q->dead_letter);
+		if (q->max_receive == 0)
+			spur_option_warn(w, q->line, "queue '%s': dead_letter without max_receive: "
+					 "messages are never redriven", q->name);
+	}
+	for (size_t i = 0; i < cfg->n_mappings; i++) {
+		const struct spur_mapping_config *m = &cfg->mappings[i];
+
+		if (m->queue && !spur_config_queue(cfg, m->queue))
+			spur_option_report(w, m->line, "mapping: source: no queue named '%s' in queues:",
+					   m->queue);
+		if (m->function && !target_exists(cfg, m->function))
+			spur_option_report(w, m->line, "mapping: no function named '%.*s'",
+					   (int)strcspn(m->function, ":"), m->function);
+		check_dest_list(w, m->line, "mapping", "on_failure", &m->on_failure);
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct spur_route_config *r = &cfg->routes[i];
+
+		if (r->queue && !spur_config_queue(cfg, r->queue))
+			spur_option_report(w, r->line, "route %s '%s': no queue named '%s' in queues:",
+					   r->kind, r->match ? r->match : "", r->queue);
 	}
 }
 
@@ -840,7 +1024,7 @@ static void check_routes(struct spur_walk *w)
 		if (!r->target || !r->match)
 			continue;
 		n = strcspn(r->target, ":");
-		if (n < sizeof(name)) {
+		if (!r->queue && n < sizeof(name)) {
 			memcpy(name, r->target, n);
 			name[n] = '\0';
 			if (!spur_config_function(cfg, name))
@@ -911,6 +1095,7 @@ struct spur_config *spur_config_load(const char *path, FILE *err)
 	spur_option_walk(&w, root, top_table, cfg, root->line, "config", add_section);
 	check_routes(&w);
 	check_destinations(&w);
+	check_queues(&w);
 	if (w.errors)
 		goto fail;
 	return cfg;
@@ -927,6 +1112,7 @@ void spur_config_free(struct spur_config *cfg)
 	free(cfg->functions);
 	free(cfg->routes);
 	free(cfg->queues);
+	free(cfg->mappings);
 	free(cfg->dests);
 	free(cfg->sections);
 	spur_yaml_free(cfg->doc);

@@ -72,17 +72,38 @@ struct spur_dest_config {
 	char *options;			/* the other keys as a JSON object text */
 };
 
-/* A named internal queue (queues: in config). */
+/* A named internal queue (queues: in config), with SQS semantics. */
 struct spur_queue_config {
 	char *name;
 	int line;
+	int64_t visibility_timeout_ms;	/* lease of a received message; default 30s */
+	int64_t max_receive;		/* receives before redrive; 0 = never */
+	char *dead_letter;		/* queue for redriven messages, or NULL */
+	int64_t retention_ms;		/* messages older are dropped; default 4d */
+	int64_t max_depth;		/* messages held at most; 0 = no limit */
+};
+
+/* An event-source mapping (mappings: in config, SPEC §2.3). */
+struct spur_mapping_config {
+	int line;
+	char *source;			/* "queue://NAME" as written */
+	char *queue;			/* NAME */
+	char *function;			/* "fn[:qual]" */
+	int64_t batch_size;		/* 1 .. 10000, default 10 */
+	int64_t batch_window_ms;	/* 0 .. 300s, default 0 */
+	int64_t max_concurrency;	/* parallel batches, default 2 */
+	bool report_batch_item_failures;
+	bool enabled;			/* default true */
+	struct spur_strlist filters;	/* EventBridge patterns as JSON object texts (<= 5) */
+	struct spur_strlist on_failure;	/* destinations of RetryAttemptsExhausted records */
 };
 
 struct spur_route_config {
 	int line;
 	char *kind;			/* "http", "mqtt", ... */
 	char *match;			/* "POST /hooks/x" or a topic filter */
-	char *target;			/* "fn[:qual]" */
+	char *target;			/* "fn[:qual]"; "queue://NAME" for a queue route */
+	char *queue;			/* `queue: NAME` instead of a function, or NULL */
 	enum spur_mode mode;		/* http default sync, mqtt default async */
 	struct spur_idem_config idem;	/* overrides the function's when key is set */
 	const struct spur_ynode *node;	/* the route's mapping: source-specific keys */
@@ -113,6 +134,8 @@ struct spur_config {
 	struct spur_route_config *routes;
 	size_t n_queues;
 	struct spur_queue_config *queues;
+	size_t n_mappings;
+	struct spur_mapping_config *mappings;
 	size_t n_dests;
 	struct spur_dest_config *dests;
 	char *store_kind;		/* store.kind, default "sqlite" */

@@ -24,6 +24,7 @@
 #include "function.h"
 #include "host.h"
 #include "invoke.h"
+#include "mapping.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -58,6 +59,7 @@ struct spur_host {
 	bool store_open;
 	struct spur_outbox *outbox;
 	struct spur_async *async;
+	struct spur_mappings *mappings;
 
 	struct spur_metrics *metrics;
 	pthread_mutex_t ready_lock;
@@ -243,12 +245,15 @@ void spur_host_free(struct spur_host *h)
 	/* Sources stop taking work first (their stop drains what they
 	 * started); then the async workers finish what runs; then the outbox,
 	 * whose destinations may belong to source plugins (mqtt, zmq): so
-	 * destinations close before any plugin's fini. */
+	 * destinations close before any plugin's fini. Mapping pollers stop
+	 * with the sources: they invoke, and write records to the outbox. */
 	spur_host_stop(h);
+	spur_mappings_stop(h->mappings);
 	spur_async_stop(h->async);
 	spur_outbox_stop(h->outbox);
 	spur_async_free(h->async);
 	spur_outbox_free(h->outbox);
+	spur_mappings_free(h->mappings);
 	if (h->store_open)
 		h->store_plugin->desc.store->close(h->store_plugin->instance);
 	fini_plugins(h, true);
@@ -289,7 +294,9 @@ static int start_async(struct spur_host *h)
 	h->store_open = true;
 	h->outbox = spur_outbox_new(h, st, si);
 	h->async = h->outbox ? spur_async_new(h, st, si, h->outbox) : NULL;
-	if (!h->async)
+	/* before the outbox starts: its queue:// deliveries wake the pollers */
+	h->mappings = h->async ? spur_mappings_new(h, st, si, h->outbox) : NULL;
+	if (!h->mappings)
 		return -ENOMEM;
 	char *buf = NULL;
 	size_t len = 0;
@@ -304,6 +311,8 @@ static int start_async(struct spur_host *h)
 	rc = spur_outbox_start(h->outbox);
 	if (rc == 0)
 		rc = spur_async_start(h->async);
+	if (rc == 0)
+		rc = spur_mappings_start(h->mappings);
 	return rc;
 }
 
@@ -517,6 +526,11 @@ struct spur_async *spur_host_async(struct spur_host *h)
 	return h->async;
 }
 
+struct spur_mappings *spur_host_mappings(struct spur_host *h)
+{
+	return h->mappings;
+}
+
 struct spur_outbox *spur_host_outbox(struct spur_host *h)
 {
 	return h->outbox;
@@ -696,6 +710,8 @@ SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,
 {
 	const char *t = route->cfg->target;
 	size_t n = strcspn(t, ":");
+	if (route->cfg->queue)
+		return -ENOENT;	/* a queue route: no function, no on_failure */
 	struct spur_fn *fn = spur_registry_find(spur_host_registry(host), t, n);
 	if (!fn || !host->async)
 		return -ENOENT;

@@ -43,6 +43,9 @@ const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *na
 struct spur_registry *spur_host_registry(struct spur_host *h);
 /* The async subsystem, or NULL when no store is open. */
 struct spur_async *spur_host_async(struct spur_host *h);
+/* The event-source mappings and queue intake, or NULL when no store is open. */
+struct spur_mappings;
+struct spur_mappings *spur_host_mappings(struct spur_host *h);
 /* The outbox, or NULL when no store is open. */
 struct spur_outbox *spur_host_outbox(struct spur_host *h);
 /* The destination plugin serving a URI scheme ("file"), or NULL. */

@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "context.h"
 #include "function.h"
@@ -27,6 +28,7 @@
 #include "invoke.h"
 #include "json.h"
 #include "log.h"
+#include "mapping.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -48,6 +50,8 @@ struct spur_invocation {
 	size_t error_len;
 	uint64_t memory_used;
 	struct spur_log_ctx logctx;
+	const char *traceparent;	/* W3C Trace Context, or NULL; borrowed */
+	const char *tracestate;
 };
 
 struct spur_result {
@@ -135,6 +139,69 @@ int spur_invoke_parse_target(const char *target, const char *qualifier,
 		*qual_len = ql;
 	}
 	return 0;
+}
+
+/* --- W3C Trace Context ----------------------------------------------------- */
+
+/* n lower-case hex digits, not all zero when `nonzero`. */
+static bool hex_ok(const char *s, size_t n, bool nonzero)
+{
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+		any |= s[i] != '0';
+	}
+	return any || !nonzero;
+}
+
+/* "00-" trace-id "-" parent-id "-" flags (W3C Trace Context, level 1 §3.2). */
+bool spur_trace_parent_valid(const char *s, size_t n)
+{
+	return n == SPUR_TRACEPARENT_LEN && memcmp(s, "00-", 3) == 0 && s[35] == '-' &&
+	       s[52] == '-' && hex_ok(s + 3, 32, true) && hex_ok(s + 36, 16, true) &&
+	       hex_ok(s + 53, 2, false);
+}
+
+bool spur_trace_from_attrs(const struct spur_attr *attrs, size_t n, struct spur_trace *t)
+{
+	const struct spur_attr *parent = NULL;
+	size_t sl = 0;
+	bool state_ok = true;
+	*t = (struct spur_trace){ .parent = "" };
+	for (size_t i = 0; attrs && i < n; i++) {
+		const struct spur_attr *a = &attrs[i];
+		size_t vl = a->value ? strlen(a->value) : 0;
+		if (!a->name || !a->value)
+			continue;
+		if (strcasecmp(a->name, "traceparent") == 0) {
+			if (parent) {	/* two of them: ambiguous, so none (§3.2.2) */
+				t->state[0] = '\0';
+				return false;
+			}
+			parent = a;
+		} else if (strcasecmp(a->name, "tracestate") == 0 && vl) {
+			/* several headers are one list, joined with "," (§3.3.1.1) */
+			if (sl + (sl ? 1 : 0) + vl > SPUR_TRACESTATE_MAX || a->value_len > vl) {
+				state_ok = false;
+				continue;
+			}
+			for (size_t k = 0; k < vl; k++)
+				state_ok &= a->value[k] >= 0x20 && a->value[k] < 0x7f;
+			if (sl)
+				t->state[sl++] = ',';
+			memcpy(t->state + sl, a->value, vl);
+			sl += vl;
+		}
+	}
+	if (!parent || parent->value_len > SPUR_TRACEPARENT_LEN ||
+	    !spur_trace_parent_valid(parent->value, strlen(parent->value))) {
+		t->state[0] = '\0';
+		return false;
+	}
+	memcpy(t->parent, parent->value, SPUR_TRACEPARENT_LEN);
+	t->state[state_ok ? sl : 0] = '\0';
+	return true;
 }
 
 /* --- results ------------------------------------------------------------ */
@@ -242,6 +309,7 @@ static struct spur_context *cold_start(struct spur_pool *pool, struct spur_invoc
 {
 	struct spur_invocation init = *inv;
 	init.result = init.error = NULL;
+	init.traceparent = init.tracestate = NULL;	/* INIT belongs to no request */
 	init.payload = NULL;
 	init.payload_len = 0;
 	int64_t t0 = spur_now_ns();
@@ -308,7 +376,8 @@ static struct spur_function *resolve(struct spur_host *host, const char *target,
  * error) or THROTTLED. */
 static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
 		const char *qual, size_t qual_len, const char *payload, size_t payload_len,
-		unsigned attempt, bool log_tail, struct spur_result *r)
+		unsigned attempt, bool log_tail, const struct spur_trace *trace,
+		struct spur_result *r)
 {
 	struct spur_inv_metrics *m = spur_function_metrics(ver);
 	if (spur_fn_slot_take(fn) < 0) {
@@ -333,6 +402,8 @@ static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function
 		.attempt = attempt,
 		.payload = payload,
 		.payload_len = payload_len,
+		.traceparent = trace && trace->parent[0] ? trace->parent : NULL,
+		.tracestate = trace && trace->parent[0] && trace->state[0] ? trace->state : NULL,
 		.logctx = {
 			.request_id = r->request_id,
 			.function = c->name,
@@ -344,6 +415,8 @@ static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function
 	enum spur_run outcome = SPUR_RUN_OK;
 	struct spur_pool *pool = spur_function_pool(ver);
 	struct spur_context *ctx = spur_pool_take(pool);
+	if (!ctx && spur_pool_provisioned(pool) > 0)	/* provisioned concurrency spillover */
+		atomic_fetch_add_explicit(&m->spillover, 1, memory_order_relaxed);
 	if (!ctx)
 		ctx = cold_start(pool, &inv, c, &t, &outcome);
 	spur_log_write(inv.log, SPUR_LOG_INFO, &inv.logctx, "START RequestId: %s Version: %s",
@@ -446,7 +519,8 @@ static int idem_apply(struct spur_host *host, struct spur_store_op *op, size_t n
  * function error so that a retry runs again. */
 static void run_idempotent(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
 			   const char *qual, size_t qual_len, const char *payload, size_t len,
-			   const struct idem *id, bool log_tail, struct spur_result *r)
+			   const struct idem *id, bool log_tail, const struct spur_trace *trace,
+			   struct spur_result *r)
 {
 	const struct spur_fn_config *c = spur_function_config(ver);
 	char running[128];
@@ -469,7 +543,7 @@ static void run_idempotent(struct spur_host *host, struct spur_fn *fn, struct sp
 		     "idempotency keys cannot be stored now: %s", spur_strerror(rc));
 		return;
 	}
-	run(host, fn, ver, qual, qual_len, payload, len, 1, log_tail, r);
+	run(host, fn, ver, qual, qual_len, payload, len, 1, log_tail, trace, r);
 	struct spur_buf done;
 	spur_buf_init(&done);
 	if (r->status == SPUR_STATUS_OK && !r->function_error) {
@@ -498,7 +572,8 @@ static void run_idempotent(struct spur_host *host, struct spur_fn *fn, struct sp
 static struct spur_result *submit_idempotent(struct spur_host *host, struct spur_fn *fn,
 					     const char *qual, size_t qual_len,
 					     const char *payload, size_t len,
-					     const struct idem *id, struct spur_result *r)
+					     const struct idem *id, const struct spur_trace *trace,
+					     struct spur_result *r)
 {
 	char accepted[192];
 	snprintf(accepted, sizeof(accepted), "{\"state\":\"accepted\",\"fp\":\"%s\",\"event\":\"%s\"}",
@@ -510,8 +585,10 @@ static struct spur_result *submit_idempotent(struct spur_host *host, struct spur
 	};
 	struct spur_store_conflict conflict = { 0 };
 	char why[256];
-	int rc = spur_async_submit(spur_host_async(host), fn, qual, qual_len, payload, len,
-				   r->request_id, 0, &op, &conflict, why, sizeof(why));
+	int rc = spur_async_submit_traced(spur_host_async(host), fn, qual, qual_len, payload, len,
+					  r->request_id, 0, trace->parent[0] ? trace->parent : NULL,
+					  trace->state[0] ? trace->state : NULL, &op, &conflict,
+					  why, sizeof(why));
 	if (rc == -EEXIST) {
 		existing(r, id, &conflict, true);
 		free(conflict.value);
@@ -563,12 +640,41 @@ static int idem_prepare(struct spur_host *host, struct spur_fn *fn,
 	return 1;
 }
 
+/* A route with `queue:`: the body as received (else the payload) becomes
+ * one message of that queue; the answer is ACCEPTED with its id. */
+static struct spur_result *to_queue(struct spur_host *host, const struct spur_invoke_args *args,
+				    const char *queue, struct spur_result *r)
+{
+	bool has_raw = args->struct_size >= offsetof(struct spur_invoke_args, raw_body_len) +
+					    sizeof(args->raw_body_len) && args->raw_body;
+	const char *body = has_raw ? args->raw_body : args->payload ? args->payload : "";
+	size_t len = has_raw ? args->raw_body_len : args->payload ? args->payload_len : 0;
+	char id[37];
+	if (args->mode == SPUR_MODE_DRYRUN) {
+		r->status = SPUR_STATUS_DRYRUN_OK;
+		return r;
+	}
+	int rc = spur_queue_put(host, queue, &body, &len, 1, &id);
+	if (rc == 0) {
+		snprintf(r->request_id, sizeof(r->request_id), "%s", id);
+		r->status = SPUR_STATUS_ACCEPTED;
+		return r;
+	}
+	r->retry_after = 1;
+	return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException", "queue %s: %s", queue,
+		    rc == -EAGAIN ? "at its maximum depth" : rc == -ENOSPC ? "the disk is full" :
+		    rc == -ENODEV ? "no store is open" : spur_strerror(rc));
+}
+
 SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 					 const struct spur_invoke_args *args)
 {
 	struct spur_result *r = result_new();
 	if (!r)
 		return NULL;
+	if (args->struct_size >= offsetof(struct spur_invoke_args, route) + sizeof(args->route) &&
+	    args->route && spur_host_route_config(args->route)->queue)
+		return to_queue(host, args, spur_host_route_config(args->route)->queue, r);
 	struct spur_fn *fn;
 	const char *qual;
 	size_t qual_len;
@@ -587,6 +693,10 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 		return fail(r, SPUR_STATUS_BAD_CONTENT, "InvalidRequestContentException",
 			    "Could not parse request body into json: %s at line %d column %d",
 			    jerr.text, jerr.line, jerr.column);
+	struct spur_trace trace;
+	bool has_attrs = args->struct_size >= offsetof(struct spur_invoke_args, n_attrs) +
+					      sizeof(args->n_attrs);
+	spur_trace_from_attrs(has_attrs ? args->attrs : NULL, has_attrs ? args->n_attrs : 0, &trace);
 	struct idem id;
 	int keyed = idem_prepare(host, fn, args, payload, payload_len, &id, r);
 	if (keyed < 0)
@@ -599,10 +709,14 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 			return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
 				    "asynchronous invocation needs a store; none is open");
 		if (keyed)
-			return submit_idempotent(host, fn, qual, qual_len, payload, payload_len, &id, r);
+			return submit_idempotent(host, fn, qual, qual_len, payload, payload_len, &id,
+						 &trace, r);
 		char why[256];
-		int rc = spur_async_submit(a, fn, qual, qual_len, payload, payload_len,
-					   r->request_id, 0, NULL, NULL, why, sizeof(why));
+		int rc = spur_async_submit_traced(a, fn, qual, qual_len, payload, payload_len,
+						  r->request_id, 0,
+						  trace.parent[0] ? trace.parent : NULL,
+						  trace.state[0] ? trace.state : NULL,
+						  NULL, NULL, why, sizeof(why));
 		if (rc == 0) {
 			r->status = SPUR_STATUS_ACCEPTED;
 			return r;
@@ -613,15 +727,17 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 	}
 	if (keyed)
 		run_idempotent(host, fn, ver, qual, qual_len, payload, payload_len, &id,
-			       args->log_tail, r);
+			       args->log_tail, &trace, r);
 	else
-		run(host, fn, ver, qual, qual_len, payload, payload_len, 1, args->log_tail, r);
+		run(host, fn, ver, qual, qual_len, payload, payload_len, 1, args->log_tail,
+		    &trace, r);
 	return r;
 }
 
 struct spur_result *spur_invoke_event(struct spur_host *host, const char *target,
 				      const char *payload, size_t len,
-				      const char *request_id, unsigned attempt)
+				      const char *request_id, unsigned attempt,
+				      const char *traceparent, const char *tracestate)
 {
 	struct spur_result *r = result_new();
 	if (!r)
@@ -631,8 +747,13 @@ struct spur_result *spur_invoke_event(struct spur_host *host, const char *target
 	const char *qual;
 	size_t qual_len;
 	struct spur_function *ver = resolve(host, target, NULL, r, &fn, &qual, &qual_len);
+	struct spur_trace trace = { .parent = "" };
+	if (traceparent && spur_trace_parent_valid(traceparent, strlen(traceparent))) {
+		memcpy(trace.parent, traceparent, SPUR_TRACEPARENT_LEN);
+		snprintf(trace.state, sizeof(trace.state), "%s", tracestate ? tracestate : "");
+	}
 	if (ver)
-		run(host, fn, ver, qual, qual_len, payload, len, attempt, false, r);
+		run(host, fn, ver, qual, qual_len, payload, len, attempt, false, &trace, r);
 	return r;
 }
 
@@ -830,4 +951,14 @@ SPUR_API void spur_invocation_set_memory_used(struct spur_invocation *inv, uint6
 {
 	if (bytes > inv->memory_used)
 		inv->memory_used = bytes;
+}
+
+SPUR_API bool spur_invocation_trace(const struct spur_invocation *inv,
+				    const char **traceparent, const char **tracestate)
+{
+	if (traceparent)
+		*traceparent = inv->traceparent;
+	if (tracestate)
+		*tracestate = inv->traceparent ? inv->tracestate : NULL;
+	return inv->traceparent != NULL;
 }

@@ -6,6 +6,7 @@
 #ifndef SPUR_INVOKE_INTERNAL_H
 #define SPUR_INVOKE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "spur/invoke.h"
 
@@ -23,11 +24,31 @@ int spur_invoke_init_once(struct spur_host *h, struct spur_function *ver,
 struct spur_context *spur_invoke_cold_start(struct spur_host *h, struct spur_function *ver,
 					    char *why, size_t len);
 
+/* A W3C Trace Context (traceparent version 00 and its tracestate), as
+ * received: spur makes no span of its own. Empty strings when absent. */
+#define SPUR_TRACEPARENT_LEN 55		/* "00-<32 hex>-<16 hex>-<2 hex>" */
+#define SPUR_TRACESTATE_MAX 512		/* W3C: at least 512 must be kept */
+struct spur_trace {
+	char parent[SPUR_TRACEPARENT_LEN + 1];
+	char state[SPUR_TRACESTATE_MAX + 1];
+};
+
+/* Is [s, s+n) a valid version-00 traceparent? */
+bool spur_trace_parent_valid(const char *s, size_t n);
+/* The trace context of an ingress's attributes (names without case):
+ * one valid `traceparent` (two or more, or an invalid one: none), and the
+ * `tracestate` values joined with "," (dropped when over 512 bytes or not
+ * printable ASCII). True when t->parent is set. */
+bool spur_trace_from_attrs(const struct spur_attr *attrs, size_t n, struct spur_trace *t);
+
 /* Run one stored event (async workers): `target` is "fn[:qual]", the
- * request id is the event's id. Always a result (NULL: out of memory). */
+ * request id is the event's id, `traceparent`/`tracestate` the event's
+ * trace context (NULL: none; borrowed). Always a result (NULL: out of
+ * memory). */
 struct spur_result *spur_invoke_event(struct spur_host *host, const char *target,
 				      const char *payload, size_t len,
-				      const char *request_id, unsigned attempt);
+				      const char *request_id, unsigned attempt,
+				      const char *traceparent, const char *tracestate);
 
 /* Split a FunctionName (name, name:qual, ARN, partial ARN) and an optional
  * separate qualifier. Returns 0, or -EINVAL with a message in `why`.

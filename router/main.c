@@ -18,6 +18,7 @@
 #include "config.h"
 #include "host.h"
 #include "log.h"
+#include "top.h"
 #include "version.h"
 
 static void usage(FILE *out)
@@ -32,6 +33,7 @@ static void usage(FILE *out)
 	      "  versions [-e URL] FN   FN's versions and the aliases pointing to them\n"
 	      "  queue   [-e URL] ls | peek NAME [-n N] | replay NAME [--to FN[:QUAL]] | purge NAME\n"
 	      "  event   [-e URL] EVENT-ID  status and record of one async event\n"
+	      "  top     [-e URL] [--interval S] [--once]  live per-function rates from /metrics\n"
 	      "  plugins [-c FILE]      list loaded plugins and their options\n"
 	      "  --version | --help | COMMAND --help\n"
 	      "\n"
@@ -121,9 +123,10 @@ static int cmd_serve(int argc, char **argv)
 			       sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	struct spur_log last = *log;	/* the host's goes with it; "stopped" in the log's format */
 	spur_host_stop(h);
 	spur_host_free(h);	/* waits for running invocations */
-	fprintf(stderr, "spur: stopped\n");
+	spur_log_write(&last, SPUR_LOG_INFO, NULL, "spur: stopped");
 	return SPUR_EXIT_OK;
 }
 
@@ -201,6 +204,8 @@ int main(int argc, char **argv)
 		return spur_cli_queue(argc - 1, argv + 1);
 	if (strcmp(cmd, "event") == 0)
 		return spur_cli_event(argc - 1, argv + 1);
+	if (strcmp(cmd, "top") == 0)
+		return spur_cli_top(argc - 1, argv + 1);
 	if (strcmp(cmd, "plugins") == 0)
 		return cmd_plugins(argc - 1, argv + 1);
 	fprintf(stderr, "spur: unknown command '%s'\n\n", cmd);

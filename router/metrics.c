@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "context.h"
 #include "function.h"
 #include "host.h"
@@ -222,6 +223,11 @@ static void one_version(void *ud, struct spur_function *v)
 		spur_buf_printf(w->b, "spur_contexts{%s,state=\"provisioned\"} %d\n", labels, prov);
 		break;
 	}
+	case 5:
+		spur_buf_printf(w->b, "spur_provisioned_spillover_total{%s} %llu\n", labels,
+				(unsigned long long)atomic_load_explicit(&m->spillover,
+									 memory_order_relaxed));
+		break;
 	}
 }
 
@@ -229,6 +235,9 @@ struct stats_walk {
 	struct spur_buf *b;
 	const struct spur_config *cfg;
 	bool dlq_pass;
+	const char **known;		/* built-in, configured and dead-letter queues */
+	bool *seen;			/* known[i] reported by the store this pass */
+	size_t n_known;
 };
 
 static bool is_dead_letter(const struct spur_config *cfg, const char *queue)
@@ -245,11 +254,38 @@ static bool is_dead_letter(const struct spur_config *cfg, const char *queue)
 static void one_queue(void *ud, const struct spur_queue_stats *s)
 {
 	struct stats_walk *w = ud;
+	for (size_t i = 0; i < w->n_known; i++)
+		if (strcmp(w->known[i], s->queue) == 0)
+			w->seen[i] = true;
 	if (w->dlq_pass && !is_dead_letter(w->cfg, s->queue))
 		return;
 	spur_buf_printf(w->b, "%s{queue=\"%s\"} %llu\n",
 			w->dlq_pass ? "spur_dead_letter_depth" : "spur_queue_depth", s->queue,
 			(unsigned long long)(s->visible + s->delayed));
+}
+
+static void add_known(struct stats_walk *w, const char *name)
+{
+	for (size_t i = 0; i < w->n_known; i++)
+		if (strcmp(w->known[i], name) == 0)
+			return;
+	w->known[w->n_known++] = name;
+}
+
+/* One pass over the store's counts; then 0 for the known queues that
+ * hold nothing (the store reports only queues with messages), so that
+ * dashboards see every queue from the start. */
+static void queue_pass(struct stats_walk *w, const struct spur_store *st, void *si, bool dlq)
+{
+	w->dlq_pass = dlq;
+	if (w->seen)
+		memset(w->seen, 0, w->n_known * sizeof(*w->seen));
+	st->stats(si, spur_store_now_ms(), one_queue, w);
+	for (size_t i = 0; i < w->n_known; i++)
+		if (!w->seen[i] && (!dlq || is_dead_letter(w->cfg, w->known[i])))
+			spur_buf_printf(w->b, "%s{queue=\"%s\"} 0\n",
+					dlq ? "spur_dead_letter_depth" : "spur_queue_depth",
+					w->known[i]);
 }
 
 SPUR_API char *spur_metrics_render(struct spur_host *host, size_t *len)
@@ -263,8 +299,11 @@ SPUR_API char *spur_metrics_render(struct spur_host *host, size_t *len)
 		{ "spur_init_duration_seconds", "INIT (cold start) time.", "histogram" },
 		{ "spur_cold_starts_total", "Execution contexts created.", "counter" },
 		{ "spur_contexts", "Execution contexts by state.", "gauge" },
+		{ "spur_provisioned_spillover_total",
+		  "Cold starts on the request path of a version with provisioned contexts.",
+		  "counter" },
 	};
-	for (int pass = 0; pass < 5; pass++) {
+	for (int pass = 0; pass < (int)SPUR_ARRAY_SIZE(per_version); pass++) {
 		header(&b, per_version[pass].name, per_version[pass].help, per_version[pass].type);
 		for (size_t i = 0; i < spur_registry_count(reg); i++) {
 			struct spur_fn *fn = spur_registry_at(reg, i);
@@ -288,12 +327,41 @@ SPUR_API char *spur_metrics_render(struct spur_host *host, size_t *len)
 	void *si;
 	const struct spur_store *st = spur_host_store(host, &si);
 	if (st && st->stats) {
-		struct stats_walk w = { .b = &b, .cfg = spur_host_config(host) };
+		const struct spur_config *cfg = spur_host_config(host);
+		static const char *const builtin[] = {
+			SPUR_ADMIN_QUEUE_ASYNC, SPUR_ADMIN_QUEUE_OUTBOX, SPUR_ADMIN_QUEUE_UNDELIVERABLE,
+		};
+		size_t cap = SPUR_ARRAY_SIZE(builtin) + cfg->n_queues;
+		for (size_t i = 0; i < cfg->n_functions; i++)
+			cap += cfg->functions[i].on_failure.n;
+		struct stats_walk w = {
+			.b = &b, .cfg = cfg,
+			.known = calloc(cap, sizeof(*w.known)),
+			.seen = calloc(cap, sizeof(*w.seen)),
+		};
+		if (!w.known || !w.seen) {	/* out of memory: what the store reports only */
+			free(w.known);
+			free(w.seen);
+			w.known = NULL;
+			w.seen = NULL;
+		} else {
+			for (size_t i = 0; i < SPUR_ARRAY_SIZE(builtin); i++)
+				add_known(&w, builtin[i]);
+			for (size_t i = 0; i < cfg->n_queues; i++)
+				add_known(&w, cfg->queues[i].name);
+			for (size_t i = 0; i < cfg->n_functions; i++)
+				for (size_t j = 0; j < cfg->functions[i].on_failure.n; j++) {
+					const char *d = cfg->functions[i].on_failure.v[j];
+					if (strncmp(d, "queue://", 8) == 0)
+						add_known(&w, d + 8);
+				}
+		}
 		header(&b, "spur_queue_depth", "Messages held per queue.", "gauge");
-		st->stats(si, spur_store_now_ms(), one_queue, &w);
-		w.dlq_pass = true;
+		queue_pass(&w, st, si, false);
 		header(&b, "spur_dead_letter_depth", "Messages in dead-letter queues.", "gauge");
-		st->stats(si, spur_store_now_ms(), one_queue, &w);
+		queue_pass(&w, st, si, true);
+		free(w.known);
+		free(w.seen);
 	}
 	struct spur_metrics *m = spur_host_metrics(host);
 	pthread_mutex_lock(&m->lock);

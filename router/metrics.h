@@ -36,6 +36,7 @@ struct spur_inv_metrics {
 	_Atomic uint64_t outcome[SPUR_OUTCOME_COUNT];
 	struct spur_hist duration;
 	struct spur_hist init;
+	_Atomic uint64_t spillover;	/* request-path cold starts with provisioned > 0 */
 };
 
 void spur_hist_observe(struct spur_hist *h, int64_t ns);

@@ -24,6 +24,7 @@
 #include "function.h"
 #include "host.h"
 #include "log.h"
+#include "mapping.h"
 #include "outbox.h"
 #include "workq.h"
 #include "util.h"
@@ -46,6 +47,7 @@ struct spur_outbox_entry {
 	unsigned attempts;
 	struct spur_record_meta meta;	/* strings point into meta_* */
 	char *meta_function, *meta_version, *meta_condition, *meta_request;
+	char *meta_traceparent, *meta_tracestate;	/* NULL: none */
 };
 
 /* An open destination: a plugin's, or a built-in one. */
@@ -80,6 +82,8 @@ static void entry_free(struct spur_outbox_entry *e)
 	free(e->meta_version);
 	free(e->meta_condition);
 	free(e->meta_request);
+	free(e->meta_traceparent);
+	free(e->meta_tracestate);
 	free(e);
 }
 
@@ -103,6 +107,14 @@ static char *entry_attrs(const struct spur_outbox_entry *e, const char *error, s
 	spur_buf_puts(&b, ",\"request_id\":");
 	spur_buf_json_string(&b, e->meta.request_id, strlen(e->meta.request_id));
 	spur_buf_printf(&b, ",\"hops\":%u,\"attempts\":%u", e->meta.hops, e->attempts);
+	if (e->meta.traceparent) {
+		spur_buf_puts(&b, ",\"traceparent\":");
+		spur_buf_json_string(&b, e->meta.traceparent, strlen(e->meta.traceparent));
+	}
+	if (e->meta.tracestate) {
+		spur_buf_puts(&b, ",\"tracestate\":");
+		spur_buf_json_string(&b, e->meta.tracestate, strlen(e->meta.tracestate));
+	}
 	if (error) {
 		spur_buf_puts(&b, ",\"error\":");
 		spur_buf_json_string(&b, error, strlen(error));
@@ -128,8 +140,14 @@ static struct spur_outbox_entry *entry_new(const char *id, const char *dest,
 	e->meta_version = strdup(meta->version ? meta->version : "$LATEST");
 	e->meta_condition = strdup(meta->condition ? meta->condition : "");
 	e->meta_request = strdup(meta->request_id ? meta->request_id : "");
+	if (meta->traceparent) {
+		e->meta_traceparent = strdup(meta->traceparent);
+		e->meta_tracestate = meta->tracestate ? strdup(meta->tracestate) : NULL;
+	}
 	if (!e->dest || !e->record || !e->meta_function || !e->meta_version ||
-	    !e->meta_condition || !e->meta_request) {
+	    !e->meta_condition || !e->meta_request ||
+	    (meta->traceparent && !e->meta_traceparent) ||
+	    (meta->traceparent && meta->tracestate && !e->meta_tracestate)) {
 		entry_free(e);
 		return NULL;
 	}
@@ -140,6 +158,7 @@ static struct spur_outbox_entry *entry_new(const char *id, const char *dest,
 		.struct_size = sizeof(e->meta), .function = e->meta_function,
 		.version = e->meta_version, .condition = e->meta_condition,
 		.request_id = e->meta_request, .hops = meta->hops,
+		.traceparent = e->meta_traceparent, .tracestate = e->meta_tracestate,
 	};
 	e->accepted_ms = spur_store_now_ms();
 	return e;
@@ -254,6 +273,7 @@ static enum spur_deliver deliver_queue(struct spur_outbox *ob, struct dest *d,
 		snprintf(why, len, "queue %s: %s", d->target, spur_strerror(rc));
 		return SPUR_DELIVER_RETRY;
 	}
+	spur_mapping_notify(ob->host, d->target, 1);
 	return SPUR_DELIVER_OK;
 }
 
@@ -274,8 +294,11 @@ static enum spur_deliver deliver_function(struct spur_outbox *ob, struct dest *d
 	}
 	char id[37];
 	spur_uuid(id);
-	int rc = spur_async_submit(a, fn, colon ? colon + 1 : NULL, colon ? strlen(colon + 1) : 0,
-				   e->record, e->len, id, e->meta.hops + 1, NULL, NULL, why, len);
+	/* the chained event goes on with the trace of the one it follows */
+	int rc = spur_async_submit_traced(a, fn, colon ? colon + 1 : NULL,
+					  colon ? strlen(colon + 1) : 0, e->record, e->len, id,
+					  e->meta.hops + 1, e->meta.traceparent, e->meta.tracestate,
+					  NULL, NULL, why, len);
 	return rc < 0 ? SPUR_DELIVER_RETRY : SPUR_DELIVER_OK;
 }
 
@@ -440,6 +463,8 @@ static struct spur_outbox_entry *entry_from_msg(const struct spur_msg *m)
 		.condition = json_string_value(json_object_get(a, "condition")),
 		.request_id = json_string_value(json_object_get(a, "request_id")),
 		.hops = (unsigned)json_integer_value(json_object_get(a, "hops")),
+		.traceparent = json_string_value(json_object_get(a, "traceparent")),
+		.tracestate = json_string_value(json_object_get(a, "tracestate")),
 	};
 	struct spur_outbox_entry *e = dest ? entry_new(m->id, dest, m->body, m->body_len, &meta) : NULL;
 	if (e) {

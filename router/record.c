@@ -4,6 +4,9 @@
  * as they are: both were checked JSON when they entered spur (the request
  * at intake, the response from the runtime's encoder or the host's own
  * error object), so no parse happens here. One buffer per record.
+ * requestContext.traceContext {traceparent, tracestate} is spur's
+ * extension (SPEC §6 has no such field; Lambda's records neither): the
+ * W3C Trace Context the event came with, present only when it came.
  */
 #include <string.h>
 
@@ -23,7 +26,17 @@ char *spur_record_build(const struct spur_record_in *in, size_t *len)
 	spur_buf_json_string(&b, in->function_arn, strlen(in->function_arn));
 	spur_buf_puts(&b, ",\"condition\":");
 	spur_buf_json_string(&b, in->condition, strlen(in->condition));
-	spur_buf_printf(&b, ",\"approximateInvokeCount\":%u},\"requestPayload\":", in->invoke_count);
+	spur_buf_printf(&b, ",\"approximateInvokeCount\":%u", in->invoke_count);
+	if (in->traceparent) {	/* spur's extension, not in Lambda's records */
+		spur_buf_puts(&b, ",\"traceContext\":{\"traceparent\":");
+		spur_buf_json_string(&b, in->traceparent, strlen(in->traceparent));
+		if (in->tracestate) {
+			spur_buf_puts(&b, ",\"tracestate\":");
+			spur_buf_json_string(&b, in->tracestate, strlen(in->tracestate));
+		}
+		spur_buf_puts(&b, "}");
+	}
+	spur_buf_puts(&b, "},\"requestPayload\":");
 	if (in->request_payload && in->request_len)
 		spur_buf_append(&b, in->request_payload, in->request_len);
 	else

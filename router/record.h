@@ -20,6 +20,10 @@ struct spur_record_in {
 	const char *function_error;	/* NULL on success, else "Unhandled" */
 	const char *response_payload;	/* JSON text or NULL */
 	size_t response_len;
+	/* spur's extension: requestContext.traceContext, when the event came
+	 * with a W3C Trace Context (NULL: none) */
+	const char *traceparent;
+	const char *tracestate;
 };
 
 /* A malloc()ed JSON record, or NULL when out of memory. */

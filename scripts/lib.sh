@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev
 	libmicrohttpd-dev libjansson-dev liblua5.4-dev libyaml-dev libsqlite3-dev
 	libcurl4-openssl-dev libssl-dev libmosquitto-dev libzmq3-dev check)
-TEST_PACKAGES=(python3 curl awscli mosquitto mosquitto-clients lua5.4 python3-zmq)
+TEST_PACKAGES=(python3 curl awscli mosquitto mosquitto-clients lua5.4 python3-zmq python3-prometheus-client prometheus)
 
 # ensure_packages PKG... : apt-get install the ones dpkg does not know as installed.
 ensure_packages() {

@@ -73,6 +73,18 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return k + 1;
 }
 
+bool spur_http_utf8_ok(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0, k; i < n; i += k) {
+		k = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
+		if (!k)
+			return false;
+	}
+	return true;
+}
+
 /* The JSON escape of an ASCII byte: 0 when it stands for itself, else
  * the letter after the backslash ('u': \u00XX). */
 static char esc_of(unsigned char c)
@@ -426,7 +438,7 @@ static void sb_cookies(struct sbuf *b, const char *p, bool *first)
 	}
 }
 
-static bool binary_type(const char *ct)
+bool spur_http_binary_type(const char *ct)
 {
 	static const char *const bin[] = {
 		"application/octet-stream", "image/", "audio/", "video/",
@@ -511,7 +523,7 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 	qsort(qv, nq, sizeof(*qv), query_cmp);
 
 	ct = spur_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
-	text = rq->len && !binary_type(ct) &&
+	text = rq->len && !spur_http_binary_type(ct) &&
 		text_ok((const unsigned char *)rq->body, rq->len, &extra);
 
 	/* one allocation when the request's sizes hold: the metadata, twice

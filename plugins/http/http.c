@@ -633,6 +633,8 @@ static enum MHD_Result serve_admin(struct http_req *rq, struct MHD_Connection *c
 		MHD_add_response_header(r, "x-amzn-ErrorType", etype);
 	if (r && status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (r && status == MHD_HTTP_SERVICE_UNAVAILABLE)	/* a full queue, a full disk */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	return spur_http_queue(rq, c, status, r);
 }
 
@@ -696,8 +698,10 @@ static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
 			return spur_http_error(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
 					       "method %s not allowed", method);
 		rq->limit = srv->opt.max_body;	/* a body is read and ignored */
-	} else if (plen >= 6 && memcmp(path, "/admin", 6) == 0 &&
-		   (plen == 6 || path[6] == '/')) {
+	} else if ((plen >= 6 && memcmp(path, "/admin", 6) == 0 &&
+		    (plen == 6 || path[6] == '/')) ||
+		   (plen > 8 && memcmp(path, "/queues/", 8) == 0)) {
+		/* the core answers; /queues/ is intake, which it authorizes as such */
 		rq->kind = HTTP_KIND_ADMIN;
 		rq->limit = srv->opt.max_body;
 	} else if (plen > lp + ls && memcmp(path, inv_pre, lp) == 0 &&

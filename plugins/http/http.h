@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.h - what the five files of the http source plugin share (internal:
+ * http.h - what the files of the http source plugin share (internal:
  * never installed, never seen by the core).
  *
  * http.c owns the instance (struct spur_http: options, the compiled
@@ -9,7 +9,8 @@
  * the MHD daemons, one struct http_conn per TCP connection and the header
  * watchdog thread. invoke_api.c serves the Lambda Invoke API, routes.c
  * the configured routes, verify.c their signature checks, apigw.c their
- * API Gateway HTTP API v2.0 events and answers. Requests run in the MHD
+ * API Gateway HTTP API v2.0 events and answers, cloudevents.c the
+ * CloudEvents a route may receive instead. Requests run in the MHD
  * thread serving their connection: its own thread (`threads: 0`) or one
  * of a pool of `threads` epoll threads; the instance is read-only while
  * the daemons run, so requests share no lock: a connection's deadline is
@@ -251,9 +252,19 @@ void spur_http_routes_free(struct spur_http *srv);
  * -ENOMEM. */
 int spur_http_routes_match(struct http_req *rq, const char *method,
 			   const char *path, size_t path_len);
-/* Whole body received: build the v2.0 event, invoke, map the answer. */
+/* Whole body received: build the v2.0 event (or the CloudEvent), invoke,
+ * map the answer. */
 enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connection *c,
 				       const char *method, const char *version);
+/* Invoke the route's function with an event built for it; `raw` is what
+ * idempotency keys and fingerprints read (the body as received). Always a
+ * result; NULL only when out of memory. */
+struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payload,
+					   size_t len, const void *raw, size_t raw_len,
+					   const struct spur_attr *attrs, size_t n_attrs);
+/* The route's answer to a result (takes res; NULL answers 500). */
+enum MHD_Result spur_http_route_answer(struct http_req *rq, struct MHD_Connection *c,
+				       struct spur_result *res);
 
 /* --- verify.c: signature checks of routes -------------------------------- */
 
@@ -281,5 +292,26 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
  * NULL (with *bad when it is malformed rather than out of memory). */
 struct MHD_Response *spur_http_apigw_response(struct json_t *o, unsigned *status,
 					      bool *bad);
+/* Is a body of this Content-Type binary (base64 in events), whatever its bytes? */
+bool spur_http_binary_type(const char *content_type);
+/* Is [s, s+n) strict UTF-8 (no overlong forms, no surrogates)? NUL is. */
+bool spur_http_utf8_ok(const char *s, size_t n);
+
+/* --- cloudevents.c: CloudEvents 1.0 on routes (HTTP binding, JSON format) - */
+
+enum http_ce_mode {
+	HTTP_CE_NONE = 0,	/* not a CloudEvent: an API Gateway event */
+	HTTP_CE_BINARY,		/* ce-specversion header: attributes in ce-* headers */
+	HTTP_CE_STRUCTURED,	/* application/cloudevents+json */
+	HTTP_CE_BATCH,		/* application/cloudevents-batch+json */
+	HTTP_CE_UNSUPPORTED,	/* application/cloudevents+<another format>: 415 */
+};
+
+/* Which mode a routed request is in (its headers only). */
+enum http_ce_mode spur_http_ce_mode(struct MHD_Connection *c);
+/* Whole body received, signature checked: build the event(s), invoke,
+ * answer (400 naming what is wrong with the event). */
+enum MHD_Result spur_http_ce_finish(struct http_req *rq, struct MHD_Connection *c,
+				    enum http_ce_mode mode);
 
 #endif

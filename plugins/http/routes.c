@@ -7,7 +7,9 @@
  * the most specific route that matches its path (literal before {param}
  * before {greedy+}, segment by segment; a method before ANY; then config
  * order). Its body and metadata become an API Gateway HTTP API v2.0 event
- * (apigw.c), given to spur_invoke().
+ * (apigw.c), given to spur_invoke(); a CloudEvents request (ce-specversion,
+ * or a CloudEvents content type) becomes the CloudEvent instead
+ * (cloudevents.c), which comes back here to invoke and answer.
  * Sync routes map the handler's answer back as API Gateway does: an object
  * with statusCode is a response (headers, multiValueHeaders, cookies,
  * body, isBase64Encoded), anything else is sent as JSON with 200, and a
@@ -345,45 +347,66 @@ static enum MHD_Result route_status_error(struct http_req *rq, struct MHD_Connec
 	return spur_http_queue(rq, c, status, r);
 }
 
+struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payload,
+					   size_t len, const void *raw, size_t raw_len,
+					   const struct spur_attr *attrs, size_t n_attrs)
+{
+	const struct http_route *route = rq->route;
+	const struct spur_invoke_args args = {
+		.struct_size = sizeof(struct spur_invoke_args),
+		.target = route->target,
+		.qualifier = NULL,
+		.payload = payload,
+		.payload_len = len,
+		.mode = route->mode == SPUR_MODE_ASYNC ? SPUR_MODE_ASYNC : SPUR_MODE_SYNC,
+		.log_tail = false,
+		.source = "http",
+		.attrs = attrs,
+		.n_attrs = n_attrs,
+		.route = route->handle,
+		.raw_body = raw ? raw : "",
+		.raw_body_len = raw_len,
+	};
+
+	return spur_invoke(rq->srv->host, &args);
+}
+
 enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connection *c,
 				       const char *method, const char *version)
 {
-	const struct http_route *route = rq->route;
-	struct spur_result *res = NULL;
-	struct MHD_Response *r = NULL;
+	struct spur_attr attrs[HTTP_MAX_ATTRS];
+	struct spur_result *res;
 	enum MHD_Result ret = MHD_NO;
-	enum spur_status st;
-	const char *body, *fe;
+	enum http_ce_mode ce;
 	char *event;
-	size_t len = 0, event_len = 0, ws;
-	json_t *j = NULL;
+	size_t event_len = 0;
 
 	if (!spur_http_verify(rq, c, &ret))	/* 401/500: nothing runs, nothing stored */
 		return ret;
+	ce = spur_http_ce_mode(c);
+	if (ce != HTTP_CE_NONE)		/* the event is the CloudEvent (cloudevents.c) */
+		return spur_http_ce_finish(rq, c, ce);
 	event = spur_http_apigw_event(rq, c, method, version, &event_len);
 	if (!event)
 		return spur_http_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				       "out of memory");
-	{
-		struct spur_attr attrs[HTTP_MAX_ATTRS];
-		const struct spur_invoke_args args = {
-			.struct_size = sizeof(struct spur_invoke_args),
-			.target = route->target,
-			.qualifier = NULL,
-			.payload = event,
-			.payload_len = event_len,
-			.mode = route->mode == SPUR_MODE_ASYNC ? SPUR_MODE_ASYNC : SPUR_MODE_SYNC,
-			.log_tail = false,
-			.source = "http",
-			.attrs = attrs,
-			.n_attrs = spur_http_attrs(c, attrs, HTTP_MAX_ATTRS),
-			.route = route->handle,
-			.raw_body = rq->len ? rq->body : "",
-			.raw_body_len = rq->len,
-		};
-		res = spur_invoke(rq->srv->host, &args);
-	}
+	res = spur_http_route_invoke(rq, event, event_len, rq->body, rq->len, attrs,
+				     spur_http_attrs(c, attrs, HTTP_MAX_ATTRS));
 	free(event);
+	return spur_http_route_answer(rq, c, res);
+}
+
+enum MHD_Result spur_http_route_answer(struct http_req *rq, struct MHD_Connection *c,
+				       struct spur_result *res)
+{
+	const struct http_route *route = rq->route;
+	struct MHD_Response *r = NULL;
+	enum MHD_Result ret = MHD_NO;
+	enum spur_status st;
+	const char *body, *fe;
+	size_t len = 0, ws;
+	json_t *j = NULL;
+
 	if (!res)
 		return spur_http_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				       "out of memory");

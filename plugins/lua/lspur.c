@@ -6,7 +6,8 @@
  *
  * The ctx table, its env table and its functions are made once per context
  * and kept in the fixed stack slots of luart.h; each invoke only rewrites
- * the fields (raw sets of interned keys: no new table per invocation).
+ * the fields (raw sets of interned keys: no new table per invocation, but
+ * for ctx.trace when the invocation carries a W3C Trace Context).
  * spur.tmp confines names to the context's scratch directory: one path
  * component, no '/', no "..", no leading '.', nothing empty; files opened
  * with O_NOFOLLOW. Bytes written count against tmp_size for the context's
@@ -450,6 +451,29 @@ static void set_int(lua_State *L, const char *k, lua_Integer i)
 	lua_rawset(L, LUART_ARG_CTX);
 }
 
+/* [-0, +0, m] ctx.trace = { traceparent, tracestate, trace_id } when the
+ * invocation has a W3C Trace Context, else nil: a new table only then. */
+static void set_trace(lua_State *L, struct spur_invocation *inv)
+{
+	const char *parent = NULL, *state = NULL;
+
+	lua_pushliteral(L, "trace");
+	if (spur_invocation_trace(inv, &parent, &state)) {
+		lua_createtable(L, 0, 3);
+		lua_pushstring(L, parent);
+		lua_setfield(L, -2, "traceparent");
+		if (state != NULL) {
+			lua_pushstring(L, state);
+			lua_setfield(L, -2, "tracestate");
+		}
+		lua_pushlstring(L, parent + 3, 32);	/* "00-<trace id>-..." */
+		lua_setfield(L, -2, "trace_id");
+	} else {
+		lua_pushnil(L);
+	}
+	lua_rawset(L, LUART_ARG_CTX);
+}
+
 /* [-0, +0, m] */
 void spur_luart_ctx_update(lua_State *L, struct luart_ctx *c)
 {
@@ -466,4 +490,5 @@ void spur_luart_ctx_update(lua_State *L, struct luart_ctx *c)
 	set_slot(L, "env", LUART_ARG_ENV);
 	set_slot(L, "log", LUART_ARG_LOG);
 	set_slot(L, "remaining_ms", LUART_ARG_REMAINING);
+	set_trace(L, inv);
 }

@@ -11,7 +11,8 @@
  * an empty level, '+' or '#', a leading '$', over 65,535 bytes, not UTF-8)
  * makes that record undeliverable (DROP, with the reason); the rest of
  * the batch goes on. Each message carries content type application/json
- * and the user properties function, version and condition (MQTT 5).
+ * and the user properties function, version and condition (MQTT 5), and
+ * traceparent / tracestate when the event came with a trace context.
  *
  * deliver() publishes at once (libmosquitto queues the packet for the
  * network thread) and notes the packet id; flush() waits, at most
@@ -22,7 +23,10 @@
  * batch cut by a disconnect is sent again whole (libmosquitto may also
  * resend its own copy after the reconnect): at least once.
  * Threads: deliver/flush on the outbox thread; on_publish on the network
- * thread; both under the instance lock.
+ * thread (which never blocks on a commit, so PUBACKs are seen as they
+ * arrive); both under the instance lock. deliver() wakes the network
+ * thread to write the publish; that write waits, like every write, for
+ * the commits of the messages read before it (mqtt.c, the ack window).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -229,6 +233,7 @@ static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
 	mosquitto_property *props = NULL;
 	enum spur_deliver res = SPUR_DELIVER_OK;
 	int mid = 0, rc;
+	bool queued = false;
 	char *topic = render(d->tmpl, meta, why, whylen);
 
 	if (!topic)
@@ -241,6 +246,12 @@ static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
 						   meta->version ? meta->version : "");
 		mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "condition",
 						   meta->condition ? meta->condition : "");
+		if (SPUR_RECORD_META_HAS(meta, tracestate) && meta->traceparent)
+			mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY,
+							   "traceparent", meta->traceparent);
+		if (SPUR_RECORD_META_HAS(meta, tracestate) && meta->tracestate)
+			mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY,
+							   "tracestate", meta->tracestate);
 	}
 	pthread_mutex_lock(&m->lock);
 	if (!m->connected) {
@@ -268,6 +279,7 @@ static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
 	 * packet id is noted */
 	rc = mosquitto_publish_v5(m->mosq, &mid, topic, (int)len, record, d->qos, d->retain, props);
 	if (rc == MOSQ_ERR_SUCCESS) {
+		queued = true;
 		if (d->qos > 0)
 			m->pending[m->n_pending++] = (struct mq_pending){ .mid = mid, .owner = d };
 	} else if (rc == MOSQ_ERR_PAYLOAD_SIZE || rc == MOSQ_ERR_OVERSIZE_PACKET) {
@@ -279,6 +291,8 @@ static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
 	}
 out:
 	pthread_mutex_unlock(&m->lock);
+	if (queued)
+		spur_mq_wake(m);	/* the network thread writes it */
 	mosquitto_property_free_all(&props);
 	free(topic);
 	return res;
@@ -353,6 +367,7 @@ static int mq_flush(void *dest)
 	d->in_batch = false;
 	pthread_mutex_unlock(&m->lock);
 	atomic_fetch_add(&m->n_published, acked);
+	spur_counter_add(m->c_out, acked);
 	if (failed) {
 		rc = cut ? -ENOTCONN : -ETIMEDOUT;
 		spur_log(m->host, SPUR_LOG_WARN,

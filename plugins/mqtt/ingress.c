@@ -8,13 +8,16 @@
  * by matching the topic against the route filters), builds the handler's
  * event (SPEC §4.4) once, and for each route:
  *
- *   async  spur_invoke(ASYNC) before returning: the event is in the store
- *          (one group commit) when the callback returns, and only then does
- *          the network thread write the PUBACK (see mqtt.c, the ack window).
- *          If the store cannot take it (disk full, draining) the callback
- *          shuts the socket down instead: the queued PUBACK is never
- *          written, the broker redelivers after the reconnect. Nothing
- *          acknowledged is dropped.
+ *   async  the event goes to a submitter thread (at most MQ_SUBMITTERS,
+ *          no more than receive_maximum), which runs spur_invoke(ASYNC):
+ *          it returns once the event is in the store, in a group commit
+ *          shared with the other submitters' events. The network thread
+ *          writes the PUBACK libmosquitto queued only after every message
+ *          handed over has come back (spur_mq_collect; see mqtt.c, the ack
+ *          window). If the store cannot take it (disk full, draining)
+ *          the socket is shut down when it comes back instead: the queued
+ *          PUBACK is never written, the broker redelivers after the
+ *          reconnect. Nothing acknowledged is dropped.
  *   sync   (MQTT 5 request/response) a copy goes to a small worker pool;
  *          a worker runs spur_invoke(SYNC) and publishes the result to the
  *          Response Topic with the same Correlation Data. A function error
@@ -51,14 +54,20 @@
  * order. The ring lives in memory: a message stored just before a crash
  * whose PUBACK was not yet written comes again after the restart and runs
  * again (at least once; an idempotency key, e.g. mqtt:NAME, makes that
- * once). Runs on the network thread only; no lock.
+ * once). A digest is remembered when the message comes back stored, and
+ * every message of a connection has come back before the next connection
+ * starts (spur_mq_drain), so a redelivery always meets it. Runs on the
+ * network thread only; no lock.
  */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 #include <mqtt_protocol.h>
 
@@ -67,6 +76,7 @@
 #define MQ_MAX_JOBS 1024		/* sync requests waiting for a worker */
 #define MQ_REJECT_KEEP 1024		/* bytes of an oversized payload kept in its record */
 #define MQ_STORE_TRIES 5
+#define MQ_SUBMITTERS 32		/* async stores in flight: events per group commit */
 
 struct mq_job {
 	struct mq_job *next;
@@ -79,6 +89,18 @@ struct mq_job {
 	struct spur_attr *attrs;
 	size_t n_attrs;
 	char *attr_mem;			/* names and values of attrs */
+	struct mq_msg *msg;		/* async: the message it belongs to; NULL: sync */
+};
+
+/* A message with async routes, from the callback until the network thread
+ * collects it (all its stores ended). */
+struct mq_msg {
+	struct mq_msg *next;		/* on m->done */
+	char *topic;			/* for the log */
+	uint64_t digest;		/* remembered once stored (QoS 1/2) */
+	int qos;
+	atomic_size_t left;		/* stores not ended yet */
+	atomic_bool failed;		/* one was not stored: no PUBACK, redelivery */
 };
 
 /* --- small helpers ------------------------------------------------------- */
@@ -412,17 +434,19 @@ static int reject(struct mq *m, const struct spur_route *r, const char *topic,
 	return rc < 0 ? -EAGAIN : 0;
 }
 
-static int store_async(struct mq *m, const struct spur_route *r, struct mq_in *in)
+/* On a submitter thread: store one route's event (one group commit). */
+static int store_async(struct mq *m, const struct mq_job *j)
 {
+	const struct spur_route *r = j->route;
 	struct spur_invoke_args a = {
 		.struct_size = sizeof(a),
 		.target = spur_route_target(r),
-		.payload = in->event,
-		.payload_len = in->event_len,
+		.payload = j->event,
+		.payload_len = j->event_len,
 		.mode = SPUR_MODE_ASYNC,
 		.source = "mqtt",
-		.attrs = in->attrs,
-		.n_attrs = in->n_attrs,
+		.attrs = j->attrs,
+		.n_attrs = j->n_attrs,
 		.route = r,
 	};
 	for (int attempt = 0; attempt < MQ_STORE_TRIES; attempt++) {
@@ -433,9 +457,10 @@ static int store_async(struct mq *m, const struct spur_route *r, struct mq_in *i
 
 		switch (st) {
 		case SPUR_STATUS_ACCEPTED:
-			if (spur_result_replayed(res))
+			if (spur_result_replayed(res)) {
 				atomic_fetch_add(&m->n_duplicates, 1);
-			else
+				spur_counter_add(m->c_dropped[MQ_DROP_DUPLICATE], 1);
+			} else
 				atomic_fetch_add(&m->n_stored, 1);
 			spur_result_free(res);
 			return 0;
@@ -443,7 +468,8 @@ static int store_async(struct mq *m, const struct spur_route *r, struct mq_in *i
 		case SPUR_STATUS_THROTTLED:
 		case SPUR_STATUS_INTERNAL:
 			spur_result_free(res);
-			/* short waits only: the network thread also keeps the connection alive */
+			/* short waits only: the message's PUBACK, and every one
+			 * queued after it, waits for this */
 			nanosleep(&(struct timespec){ 0, (50L << attempt) * 1000000L }, NULL);
 			continue;
 		default:
@@ -451,7 +477,8 @@ static int store_async(struct mq *m, const struct spur_route *r, struct mq_in *i
 				 res ? spur_result_error_type(res) : "ServiceException",
 				 res ? spur_result_error_message(res) : "out of memory");
 			spur_result_free(res);
-			rc = reject(m, r, in->msg->topic, why, in->event, in->event_len);
+			spur_counter_add(m->c_dropped[MQ_DROP_REJECTED], 1);
+			rc = reject(m, r, j->msg->topic, why, j->event, j->event_len);
 			return rc;
 		}
 	}
@@ -532,6 +559,8 @@ static void respond(struct mq *m, struct mq_job *j, const char *body, size_t len
 						   request_id);
 	int rc = mosquitto_publish_v5(m->mosq, NULL, j->response_topic, (int)len, body, 1, false, p);
 	mosquitto_property_free_all(&p);
+	spur_mq_wake(m);	/* the network thread writes it */
+	spur_counter_add(rc == MOSQ_ERR_SUCCESS ? m->c_out : m->c_dropped[MQ_DROP_UNANSWERED], 1);
 	if (rc != MOSQ_ERR_SUCCESS)
 		spur_log(m->host, SPUR_LOG_WARN, "mqtt: cannot answer on %s: %s", j->response_topic,
 			 mosquitto_strerror(rc));
@@ -601,8 +630,15 @@ static void *worker_main(void *arg)
 	}
 }
 
+static int submitters_start(struct mq *m);
+
 int spur_mq_workers_start(struct mq *m)
 {
+	int src = submitters_start(m);
+	if (src < 0) {
+		spur_mq_workers_stop(m);
+		return src;
+	}
 	m->workers = calloc((size_t)m->opt->workers, sizeof(*m->workers));
 	if (!m->workers)
 		return -ENOMEM;
@@ -639,20 +675,166 @@ void spur_mq_workers_stop(struct mq *m)
 	}
 	m->jobs_tail = NULL;
 	m->n_jobs = 0;
+	spur_counter_add(m->c_dropped[MQ_DROP_UNANSWERED], dropped);
 	if (dropped)
 		spur_log(m->host, SPUR_LOG_WARN, "mqtt: %zu request(s) not answered at shutdown", dropped);
+
+	/* the submitters: stores still queued are dropped, their messages
+	 * were never acknowledged (the broker keeps them in the session) */
+	pthread_mutex_lock(&m->store_lock);
+	m->submitters_quit = true;
+	pthread_cond_broadcast(&m->store_cond);
+	pthread_mutex_unlock(&m->store_lock);
+	for (size_t i = 0; i < m->n_submitters; i++)
+		pthread_join(m->submitters[i], NULL);
+	free(m->submitters);
+	m->submitters = NULL;
+	m->n_submitters = 0;
+	while (m->store_head) {
+		struct mq_job *j = m->store_head;
+		m->store_head = j->next;
+		struct mq_msg *g = j->msg;
+		job_free(j);
+		if (atomic_fetch_sub(&g->left, 1) == 1) {
+			g->next = m->done;
+			m->done = g;
+		}
+	}
+	m->store_tail = NULL;
+	while (m->done) {
+		struct mq_msg *g = m->done;
+		m->done = g->next;
+		free(g->topic);
+		free(g);
+	}
+	m->outstanding = 0;
+}
+
+/* --- async: the submitters ----------------------------------------------- */
+
+void spur_mq_wake(struct mq *m)
+{
+	uint64_t one = 1;
+	if (m->wake_fd >= 0 && write(m->wake_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so the network thread wakes anyway */
+	}
+}
+
+/* Each submitter stores one event at a time; the store commits the events
+ * of all submitters that wait together in one group commit. */
+static void *submitter_main(void *arg)
+{
+	struct mq *m = arg;
+	for (;;) {
+		pthread_mutex_lock(&m->store_lock);
+		while (!m->store_head && !m->submitters_quit)
+			pthread_cond_wait(&m->store_cond, &m->store_lock);
+		if (m->submitters_quit) {
+			pthread_mutex_unlock(&m->store_lock);
+			return NULL;
+		}
+		struct mq_job *j = m->store_head;
+		m->store_head = j->next;
+		if (!m->store_head)
+			m->store_tail = NULL;
+		pthread_mutex_unlock(&m->store_lock);
+
+		struct mq_msg *g = j->msg;
+		if (store_async(m, j) < 0)
+			atomic_store(&g->failed, true);
+		job_free(j);
+		if (atomic_fetch_sub(&g->left, 1) == 1) {
+			pthread_mutex_lock(&m->store_lock);
+			g->next = m->done;
+			m->done = g;
+			pthread_mutex_unlock(&m->store_lock);
+			spur_mq_wake(m);
+		}
+	}
+}
+
+/* As many as events may share a commit: up to the messages the broker
+ * sends before it waits for PUBACKs (receive_maximum), at most
+ * MQ_SUBMITTERS; none without an async route. */
+static int submitters_start(struct mq *m)
+{
+	size_t n = 0, want = MQ_SUBMITTERS;
+	for (size_t i = 0; i < m->n_subs; i++)
+		for (size_t k = 0; k < m->subs[i].n_routes; k++)
+			if (spur_route_mode(m->subs[i].routes[k]) != SPUR_MODE_SYNC)
+				n++;
+	if (n == 0)
+		return 0;
+	if (m->v5 && (size_t)m->opt->receive_maximum < want)
+		want = (size_t)m->opt->receive_maximum;
+	m->submitters = calloc(want, sizeof(*m->submitters));
+	if (!m->submitters)
+		return -ENOMEM;
+	for (size_t i = 0; i < want; i++) {
+		int rc = pthread_create(&m->submitters[i], NULL, submitter_main, m);
+		if (rc != 0)
+			return -rc;
+		m->n_submitters++;
+	}
+	return 0;
+}
+
+void spur_mq_collect(struct mq *m)
+{
+	uint64_t v;
+	if (read(m->wake_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing to read */
+	}
+	pthread_mutex_lock(&m->store_lock);
+	struct mq_msg *g = m->done;
+	m->done = NULL;
+	pthread_mutex_unlock(&m->store_lock);
+	while (g) {
+		struct mq_msg *next = g->next;
+		if (atomic_load(&g->failed))
+			refuse_ack(m, g->topic, "the store cannot take writes");
+		else if (g->qos > 0)
+			dedup_remember(m, g->digest);
+		m->outstanding--;
+		free(g->topic);
+		free(g);
+		g = next;
+	}
+}
+
+bool spur_mq_drain(struct mq *m)
+{
+	int64_t deadline = spur_now_ns() + 1500LL * 1000000;	/* when stopping: within MQ_JOIN_MS */
+	for (;;) {
+		spur_mq_collect(m);
+		if (m->outstanding == 0)
+			return true;
+		pthread_mutex_lock(&m->lock);
+		bool stopping = m->stopping;
+		pthread_mutex_unlock(&m->lock);
+		if (stopping && spur_now_ns() > deadline)
+			return false;
+		struct pollfd p = { .fd = m->wake_fd, .events = POLLIN };
+		poll(&p, 1, 100);
+	}
+}
+
+/* Copy what a thread needs of the message; the event moves on the last route. */
+static struct mq_job *job_for(struct mq *m, const struct spur_route *r, struct mq_in *in,
+			      bool last)
+{
+	char *keep = NULL;
+	if (!last && in->event && !(keep = strdup(in->event)))
+		return NULL;
+	struct mq_job *j = job_new(r, in);
+	if (keep)
+		in->event = keep;
+	return j;
 }
 
 static void enqueue_sync(struct mq *m, const struct spur_route *r, struct mq_in *in, bool last)
 {
-	char *keep = NULL;
-	if (!last && in->event && !(keep = strdup(in->event))) {
-		spur_log(m->host, SPUR_LOG_ERROR, "mqtt: out of memory for a request on %s", in->msg->topic);
-		return;
-	}
-	struct mq_job *j = job_new(r, in);
-	if (keep)
-		in->event = keep;
+	struct mq_job *j = job_for(m, r, in, last);
 	if (!j) {
 		spur_log(m->host, SPUR_LOG_ERROR, "mqtt: out of memory for a request on %s", in->msg->topic);
 		return;
@@ -716,12 +898,15 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 	struct mq *m = obj;
 	struct mq_in in = { .msg = msg, .props = props };
 	bool marks[m->n_subs ? m->n_subs : 1];
-	size_t n_routes = 0, done = 0;
+	size_t n_routes = 0, done = 0, n_stores = 0;
+	struct mq_job *stores = NULL;
 	bool failed = false;
 
 	atomic_fetch_add(&m->n_received, 1);
+	spur_counter_add(m->c_in, 1);
 	memset(marks, 0, sizeof(marks));
 	if (find_subs(m, msg, props, marks) == 0) {
+		spur_counter_add(m->c_dropped[MQ_DROP_UNROUTED], 1);
 		if (atomic_fetch_add(&m->n_unrouted, 1) == 0)
 			spur_log(m->host, SPUR_LOG_WARN,
 				 "mqtt: a message on %s matches no route (a subscription left in the "
@@ -735,6 +920,7 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 	if ((uint64_t)msg->payloadlen > m->opt->max_payload) {
 		char why[200];
 		atomic_fetch_add(&m->n_oversized, 1);
+		spur_counter_add(m->c_dropped[MQ_DROP_OVERSIZED], 1);
 		snprintf(why, sizeof(why), "payload of %d bytes is over mqtt.max_payload (%llu bytes); "
 			 "the record keeps its first %d bytes", msg->payloadlen,
 			 (unsigned long long)m->opt->max_payload, MQ_REJECT_KEEP);
@@ -756,6 +942,7 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 		in.digest = digest(&in);
 		if (dedup_seen(m, in.digest)) {
 			unsigned long n = atomic_fetch_add(&m->n_duplicates, 1) + 1;
+			spur_counter_add(m->c_dropped[MQ_DROP_DUPLICATE], 1);
 			spur_log(m->host, SPUR_LOG_INFO,
 				 "mqtt: dropped a redelivery of a stored message (topic %s, packet id %d; "
 				 "%lu so far)", msg->topic, msg->mid, n);
@@ -768,6 +955,7 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 			const char *want = spur_route_option(r, "payload");
 			done++;
 			if (want && strcmp(want, "json") == 0 && !in.payload) {
+				spur_counter_add(m->c_dropped[MQ_DROP_REJECTED], 1);
 				if (reject(m, r, msg->topic, in.utf8 ? "payload is not JSON" :
 					   "payload is not UTF-8 (so not JSON)",
 					   msg->payload, (size_t)msg->payloadlen) < 0)
@@ -782,9 +970,54 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 				enqueue_sync(m, r, &in, done == n_routes);
 				continue;
 			}
-			if (store_async(m, r, &in) < 0)
+			struct mq_job *j = job_for(m, r, &in, done == n_routes);
+			if (!j) {
+				spur_log(m->host, SPUR_LOG_ERROR, "mqtt: out of memory for a message on %s",
+					 msg->topic);
 				failed = true;
+				continue;
+			}
+			j->next = stores;
+			stores = j;
+			n_stores++;
 		}
+	}
+	if (n_stores) {
+		/* the stores run on the submitters; the PUBACK libmosquitto queued
+		 * is written once they all ended (spur_mq_collect) */
+		struct mq_msg *g = calloc(1, sizeof(*g));
+		char *topic = g ? strdup(msg->topic) : NULL;
+		if (!topic) {
+			free(g);
+			while (stores) {
+				struct mq_job *j = stores;
+				stores = j->next;
+				job_free(j);
+			}
+			refuse_ack(m, msg->topic, "out of memory");
+			goto out;
+		}
+		g->topic = topic;
+		g->digest = in.digest;
+		g->qos = msg->qos;
+		atomic_init(&g->left, n_stores);
+		atomic_init(&g->failed, failed);
+		struct mq_job *last = stores;
+		for (struct mq_job *j = stores; j; j = j->next) {
+			j->msg = g;
+			last = j;
+		}
+		m->outstanding++;
+		pthread_mutex_lock(&m->store_lock);
+		if (m->store_tail)
+			m->store_tail->next = stores;
+		else
+			m->store_head = stores;
+		m->store_tail = last;
+		for (size_t i = 0; i < n_stores; i++)
+			pthread_cond_signal(&m->store_cond);
+		pthread_mutex_unlock(&m->store_lock);
+		goto out;
 	}
 	if (failed)
 		refuse_ack(m, msg->topic, "the store cannot take writes");
@@ -792,4 +1025,26 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 		dedup_remember(m, in.digest);
 out:
 	in_fini(&in);
+}
+
+void spur_mq_metrics_init(struct mq *m)
+{
+	static const char *const reason[MQ_DROPS] = {
+		"unrouted", "oversized", "duplicate", "rejected", "unanswered",
+	};
+	char labels[64];
+	m->c_in = spur_counter_get(m->host, "spur_mqtt_messages_total",
+				   "MQTT messages received (in) and published (out).",
+				   "direction=\"in\"");
+	m->c_out = spur_counter_get(m->host, "spur_mqtt_messages_total",
+				    "MQTT messages received (in) and published (out).",
+				    "direction=\"out\"");
+	for (int i = 0; i < MQ_DROPS; i++) {
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", reason[i]);
+		m->c_dropped[i] = spur_counter_get(m->host, "spur_mqtt_dropped_total",
+						   "MQTT messages received and not run, by reason.",
+						   labels);
+	}
+	m->g_connected = spur_gauge_get(m->host, "spur_mqtt_connected",
+					"1 while connected to the MQTT broker, else 0.", NULL);
 }

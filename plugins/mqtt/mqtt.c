@@ -14,38 +14,56 @@
  * whatever a PUBLISH announces); payloads between max_payload and that
  * bound arrive and are refused by ingress.c (a failure record).
  *
- * Threads. One network thread of ours runs the libmosquitto loop, exactly
- * as mosquitto_loop_start() would (mosquitto_loop() blocks in select()
- * until the socket or the library's wake-up pipe has something, at most
- * 1 s for keepalive), with mosquitto_threaded_set(true) so that calls
- * from other threads (publishes from the outbox thread and the sync
- * workers) only queue packets for it. Doing the outer loop ourselves,
- * instead of mosquitto_loop_start(), buys two things: reconnects use full
- * jitter (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015:
- * sleep rand(0, min(cap, base * 2^n)), floored at reconnect_min), and no
- * error ends the thread (loop_forever returns for good after an auth,
- * TLS or DNS error; spur must keep retrying while the daemon runs).
- * Every libmosquitto callback (connect, disconnect, message, publish,
- * subscribe) runs on that thread. /readyz follows the connection through
- * spur_host_set_ready().
+ * Threads. One network thread of ours runs the connection with poll() on
+ * mosquitto_socket() and an eventfd of ours (wake_fd), calling
+ * mosquitto_loop_read(), mosquitto_loop_write() and mosquitto_loop_misc()
+ * itself, with mosquitto_threaded_set(true) so that calls from other
+ * threads (publishes from the outbox thread and the sync workers) only
+ * queue packets; they then write wake_fd. Doing the loop ourselves buys
+ * three things: the ack window below, reconnects with full jitter (AWS
+ * Architecture Blog, "Exponential Backoff And Jitter", 2015: sleep
+ * rand(0, min(cap, base * 2^n)), floored at reconnect_min), and no error
+ * ends the thread (loop_forever returns for good after an auth, TLS or
+ * DNS error; spur must keep retrying while the daemon runs). Every
+ * libmosquitto callback (connect, disconnect, message, publish, subscribe)
+ * runs on that thread, and none blocks it. /readyz follows the connection
+ * through spur_host_set_ready().
  *
- * The ack window. libmosquitto 2.0.11 calls send__puback() before the
- * message callback, but in threaded mode that only queues the PUBACK: the
- * network thread writes it after the callback returns. The message
- * callback stores an async event before returning (spur_invoke ASYNC
- * returns after the store's group commit), so a crash before the commit
- * leaves the PUBACK unsent and the broker redelivers: no acknowledged
- * message is lost (tests/integration/test_mqtt.py measures it over 20
- * kill -9s). A crash between the commit and the PUBACK write gives a
- * redelivery of a stored message (at least once); see ingress.c for how
- * redeliveries are dropped.
+ * The ack window. libmosquitto 2.0.11 queues the PUBACK of a QoS 1
+ * message before it calls the message callback (send__puback() ->
+ * packet__queue(), which writes nothing in threaded mode); only
+ * mosquitto_loop_write() puts queued packets on the wire (checked against
+ * a fake broker: no PUBACK in 2.5 s of loop_read/loop_misc alone). The
+ * callback does not store: it builds the event and hands it to a pool of
+ * submitter threads (ingress.c), whose concurrent stores the sqlite store
+ * group-commits. The network thread calls mosquitto_loop_write() only
+ * while every message handed over has been collected back, i.e. its
+ * commit returned; while some wait and packets are queued, it does not
+ * read the socket either, so what arrives meanwhile is read in one burst
+ * afterwards and shares the next commits (the broker's in-flight window,
+ * receive_maximum, bounds a burst). So no PUBACK is written before the
+ * commit of its event, and the commits are shared: a crash before the
+ * commit leaves the PUBACK unwritten and the broker redelivers; no
+ * acknowledged message is lost (tests/integration/test_mqtt.py measures
+ * it over 20 kill -9s). A crash between the commit and the PUBACK write
+ * gives a redelivery of a stored message (at least once); see ingress.c
+ * for how redeliveries are dropped. A message that cannot be stored shuts
+ * the socket down before anything more is written. The queue is shared,
+ * so destination publishes and PINGREQs also wait for the commits in
+ * flight (one group commit, milliseconds).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 #include <mqtt_protocol.h>
 
@@ -53,6 +71,8 @@
 
 #define MQ_PACKET_SLACK 4096		/* topic + properties beside the payload */
 #define MQ_JOIN_MS 5000
+#define MQ_READ_BURST 4096		/* packets read before looking at commits */
+#define MQ_MAX_OUTSTANDING 4096		/* messages waiting for commits (QoS 0 has no quota) */
 
 static const struct spur_option mq_options_table[] = {
 	{ .type = SPUR_OPT_STRING, .name = "url", .offset = offsetof(struct mq_options, url),
@@ -223,6 +243,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 	}
 	pthread_mutex_lock(&m->lock);
 	m->connected = true;
+	spur_gauge_set(m->g_connected, 1);
 	m->session_up = true;
 	m->failures = 0;
 	m->last_error = 0;
@@ -243,6 +264,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 	was = m->connected;
 	stopping = m->stopping;
 	m->connected = false;
+	spur_gauge_set(m->g_connected, 0);
 	m->generation++;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
@@ -327,6 +349,85 @@ static bool backoff_wait(struct mq *m)
 	return go;
 }
 
+/* Read every packet the socket has (each PUBLISH runs the message
+ * callback, which hands its stores to the submitters), up to a bound. */
+static int read_burst(struct mq *m)
+{
+	int one = 1;
+	for (int i = 0; i < MQ_READ_BURST; i++) {
+		int rc = mosquitto_loop_read(m->mosq, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			return rc;
+		struct pollfd p = { .fd = mosquitto_socket(m->mosq), .events = POLLIN };
+		if (m->outstanding >= MQ_MAX_OUTSTANDING || p.fd < 0 || poll(&p, 1, 0) <= 0)
+			break;
+	}
+	/* ACK at once (Linux clears this after a while): a broker without
+	 * TCP_NODELAY (mosquitto's default) holds its next small packets, the
+	 * PUBACKs a destination flush waits for, until our delayed ACK */
+	int fd = mosquitto_socket(m->mosq);
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* One connection, until it ends (an error) or spur stops. libmosquitto
+ * only queues packets (threaded mode); mosquitto_loop_write() is the only
+ * call that puts them on the wire, and it runs only while no message
+ * handed to the submitters is waiting for its commit, so no PUBACK leaves
+ * before the commit that holds its event. While some are waiting and
+ * packets are queued, the socket is not read either: what arrives
+ * meanwhile is read in one burst afterwards and shares the next commit. */
+static int run_connection(struct mq *m)
+{
+	int rc = MOSQ_ERR_SUCCESS;
+	while (!is_stopping(m)) {
+		int fd = mosquitto_socket(m->mosq);
+		if (fd < 0)
+			return MOSQ_ERR_NO_CONN;
+		spur_mq_collect(m);
+		bool clear = m->outstanding == 0;
+		if (clear && mosquitto_want_write(m->mosq) &&
+		    (rc = mosquitto_loop_write(m->mosq, 1)) != MOSQ_ERR_SUCCESS)
+			return rc;
+		bool want_write = mosquitto_want_write(m->mosq);
+		bool may_read = clear || (!want_write && m->outstanding < MQ_MAX_OUTSTANDING);
+		struct pollfd p[2] = {
+			{ .fd = fd, .events = (short)((may_read ? POLLIN : 0) |
+						      (clear && want_write ? POLLOUT : 0)) },
+			{ .fd = m->wake_fd, .events = POLLIN },
+		};
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			return MOSQ_ERR_ERRNO;
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    (rc = read_burst(m)) != MOSQ_ERR_SUCCESS)
+			return rc;
+		if ((rc = mosquitto_loop_misc(m->mosq)) != MOSQ_ERR_SUCCESS)
+			return rc;
+	}
+	return rc;
+}
+
+/* Stopping: once every message handed over is collected, write the
+ * queued PUBACKs and a DISCONNECT; else write nothing (the broker
+ * redelivers what was not acknowledged). */
+static void goodbye(struct mq *m)
+{
+	if (!spur_mq_drain(m)) {
+		int fd = mosquitto_socket(m->mosq);
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
+		return;
+	}
+	mosquitto_disconnect(m->mosq);
+	for (int i = 0; i < 20 && mosquitto_want_write(m->mosq); i++) {
+		struct pollfd p = { .fd = mosquitto_socket(m->mosq), .events = POLLOUT };
+		if (p.fd < 0 || poll(&p, 1, 50) < 0 ||
+		    mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+			break;
+	}
+}
+
 static void *net_main(void *arg)
 {
 	struct mq *m = arg;
@@ -338,8 +439,7 @@ static void *net_main(void *arg)
 		pthread_mutex_unlock(&m->lock);
 		int rc = connect_once(m);
 		if (rc == MOSQ_ERR_SUCCESS) {
-			while (!is_stopping(m) && (rc = mosquitto_loop(m->mosq, 1000, 1)) == MOSQ_ERR_SUCCESS)
-				;
+			rc = run_connection(m);
 			if (is_stopping(m))
 				break;
 			if (rc != MOSQ_ERR_CONN_REFUSED) {	/* refusals were logged by on_connect */
@@ -357,13 +457,13 @@ static void *net_main(void *arg)
 			log_failure(m, rc == MOSQ_ERR_ERRNO ? -errno : rc, what);
 		}
 		on_disconnect(m->mosq, m, 0, NULL);	/* idempotent: readiness and waiters */
-		if (!backoff_wait(m))
+		/* every message of this connection collected before the next one,
+		 * so that their redeliveries meet the de-dup ring */
+		if (!spur_mq_drain(m) || !backoff_wait(m))
 			break;
 	}
 	/* stopping: say goodbye (the session stays at the broker) */
-	mosquitto_disconnect(m->mosq);
-	for (int i = 0; i < 20 && mosquitto_loop(m->mosq, 50, 1) == MOSQ_ERR_SUCCESS; i++)
-		;
+	goodbye(m);
 	return NULL;
 }
 
@@ -444,6 +544,9 @@ static int mq_init(struct spur_host *host, const void *options, void **instance)
 	pthread_cond_init(&m->cond, &ca_attr);
 	pthread_cond_init(&m->jobs_cond, NULL);
 	pthread_condattr_destroy(&ca_attr);
+	pthread_mutex_init(&m->store_lock, NULL);
+	pthread_cond_init(&m->store_cond, NULL);
+	m->wake_fd = -1;
 	*instance = m;
 	if (!o->url) {
 		size_t n = spur_host_route_count(host);
@@ -497,6 +600,12 @@ static int mq_init(struct spur_host *host, const void *options, void **instance)
 		goto fail;
 	}
 	mosquitto_threaded_set(m->mosq, true);
+	m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->wake_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	spur_mq_metrics_init(m);
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
 			     m->v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
 	if (m->v5)
@@ -564,7 +673,7 @@ static void mq_stop(void *instance)
 	m->stopping = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	mosquitto_disconnect(m->mosq);	/* wakes the loop's select() */
+	spur_mq_wake(m);		/* the network thread sees `stopping` */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += MQ_JOIN_MS / 1000;
 	if (pthread_timedjoin_np(m->net, NULL, &ts) != 0) {
@@ -597,8 +706,12 @@ static void mq_fini(void *instance)
 	free(m->subs);
 	free(m->pending);
 	free(m->password);
+	if (m->wake_fd >= 0)
+		close(m->wake_fd);
 	pthread_cond_destroy(&m->cond);
 	pthread_cond_destroy(&m->jobs_cond);
+	pthread_cond_destroy(&m->store_cond);
+	pthread_mutex_destroy(&m->store_lock);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

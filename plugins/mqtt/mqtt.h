@@ -48,7 +48,18 @@ struct mq_dedup_slot {
 	int64_t at_ms;
 };
 
-struct mq_job;				/* a sync request waiting for a worker */
+struct mq_job;				/* a sync request or an async store waiting for a thread */
+struct mq_msg;				/* a message whose events are being stored */
+
+/* Why a message was not run (label `reason` of spur_mqtt_dropped_total). */
+enum mq_drop {
+	MQ_DROP_UNROUTED,		/* matches no route */
+	MQ_DROP_OVERSIZED,		/* over max_payload (a failure record instead) */
+	MQ_DROP_DUPLICATE,		/* a redelivery of a stored message */
+	MQ_DROP_REJECTED,		/* refused by the route or the function (a failure record) */
+	MQ_DROP_UNANSWERED,		/* a request whose answer could not be published */
+	MQ_DROPS,
+};
 
 /* A publish of a destination batch waiting for its PUBACK. */
 struct mq_pending {
@@ -95,19 +106,43 @@ struct mq {
 	size_t n_jobs;
 	bool workers_quit;
 
-	/* QoS 1/2 redeliveries (ingress.c): network thread only */
+	/* async stores (ingress.c): the network thread hands them to the
+	 * submitters, which hand finished messages back on `done` and wake
+	 * the network thread through wake_fd; guarded by store_lock */
+	pthread_mutex_t store_lock;
+	pthread_cond_t store_cond;
+	struct mq_job *store_head, *store_tail;
+	struct mq_msg *done;
+	pthread_t *submitters;
+	size_t n_submitters;
+	bool submitters_quit;
+	int wake_fd;			/* an eventfd: stores done, packets queued, stop */
+
+	/* network thread only: messages handed off and not yet collected (no
+	 * PUBACK is written while this is above 0), the redelivery ring */
+	size_t outstanding;
 	struct mq_dedup_slot dedup[MQ_DEDUP_SLOTS];
 
 	/* counters, for the log */
 	atomic_ulong n_received, n_stored, n_duplicates, n_rejected, n_oversized,
 		n_requests, n_published, n_unrouted;
+
+	/* the same for GET /metrics (spur_mq_metrics_init; NULL when idle) */
+	struct spur_counter *c_in, *c_out, *c_dropped[MQ_DROPS];
+	struct spur_gauge *g_connected;	/* spur_mqtt_connected: 0 or 1 */
 };
 
 /* ingress.c */
+void spur_mq_metrics_init(struct mq *m);	/* registers c_in .. g_connected */
 void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
 			const mosquitto_property *props);
 int spur_mq_workers_start(struct mq *m);
 void spur_mq_workers_stop(struct mq *m);
+/* Network thread: take the messages whose stores ended (PUBACKs may go
+ * out once outstanding is 0); wait until none is left (false: stopping). */
+void spur_mq_collect(struct mq *m);
+bool spur_mq_drain(struct mq *m);
+void spur_mq_wake(struct mq *m);	/* any thread: the network thread looks again */
 
 /* egress.c */
 extern const struct spur_destination spur_mq_destination;

@@ -13,7 +13,9 @@
  * or spur.invocation.failure. Standard Webhooks signing adds webhook-id
  * (derived from the record's request id, condition and the URL, so every
  * retry of one record carries the same id), webhook-timestamp (fresh per
- * attempt) and webhook-signature "v1,<base64 HMAC-SHA256>".
+ * attempt) and webhook-signature "v1,<base64 HMAC-SHA256>". A record whose
+ * event came with a W3C Trace Context carries its traceparent and
+ * tracestate headers, as received (spur adds no span).
  *
  * Answers: 2xx delivered; 408, 429, 5xx, timeouts and connection errors
  * RETRY (the record stays in the outbox, retried with backoff); other
@@ -502,7 +504,7 @@ static char *ce_structured(json_t *attrs, const char *record, size_t len, size_t
 static struct curl_slist *add_header(struct curl_slist *l, bool *ok, const char *name,
 				     const char *value)
 {
-	char line[512];
+	char line[640];	/* a 512-byte tracestate fits */
 	struct curl_slist *n;
 
 	if (!*ok || !value || strpbrk(value, "\r\n"))	/* never split a header */
@@ -584,6 +586,12 @@ static enum spur_deliver webhook_deliver(void *dest, const char *record, size_t 
 			snprintf(name, sizeof(name), "ce-%s", k);
 			h = add_header(h, &ok, name, json_string_value(v));
 		}
+	}
+	if (SPUR_RECORD_META_HAS(meta, tracestate) && meta->traceparent) {
+		/* the event's trace context, forwarded as received */
+		h = add_header(h, &ok, "traceparent", meta->traceparent);
+		if (meta->tracestate)
+			h = add_header(h, &ok, "tracestate", meta->tracestate);
 	}
 	h = add_header(h, &ok, "Expect", "");	/* no 100-continue round trip */
 	if (d->conf.signing == SIGNING_STANDARD) {

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 	struct spur_host *host = cfg ? spur_host_new(cfg, stderr) : NULL;
 	if (!host)
 		return 1;
-	struct spur_function *ver = spur_fn_version(spur_registry_find(spur_host_registry(host), "f", 1), NULL, 0);
+	struct spur_function *ver = spur_fn_latest(spur_registry_find(spur_host_registry(host), "f", 1));
 	char why[512];
 
 	double *t = calloc((size_t)rounds, sizeof(*t));

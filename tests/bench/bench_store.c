@@ -6,15 +6,21 @@
  * and settings (WAL, synchronous=FULL) with the group size the 64-thread
  * run reached, measured in the same run (issue 3: spur >= 0.8x ceiling).
  *
- *   bench_store [SECONDS] [DIR]   seconds per run (default 2); DIR for the
- *                                 database files (default a new /tmp dir)
+ *   bench_store [-g GROUP] [-c] [SECONDS] [DIR]
+ *       SECONDS  per run (default 2); DIR for the database files (default a
+ *                new /tmp dir, removed at the end)
+ *       -g N     also measure the ceiling with groups of N inserts (scripts/bench
+ *                passes the group size spur reached over HTTP: ops per commit)
+ *       -c       the ceiling only (with -g): skip the plugin runs
  *
- * Prints one JSON object. Commits are read from the plugin's close line.
+ * Prints one JSON object on stdout. Commits are read from the plugin's close
+ * line; the plugin's own log goes to stderr.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +125,9 @@ static double run_ceiling(const char *path, int group, double seconds, double *c
 	sqlite3_stmt *ins, *begin, *commit;
 	char id[64];
 	uint64_t ops = 0, commits = 0, seq = 0;
+	static unsigned run;	/* ids stay unique when a file takes a second run */
+
+	run++;
 
 	if (sqlite3_open(path, &db) != SQLITE_OK ||
 	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -134,7 +143,7 @@ static double run_ceiling(const char *path, int group, double seconds, double *c
 		sqlite3_step(begin);
 		sqlite3_reset(begin);
 		for (int i = 0; i < group; i++) {
-			snprintf(id, sizeof(id), "c-%016llx", (unsigned long long)ops + (unsigned)i);
+			snprintf(id, sizeof(id), "c%u-%016llx", run, (unsigned long long)ops + (unsigned)i);
 			sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(ins, 2, "async", -1, SQLITE_STATIC);
 			sqlite3_bind_blob(ins, 3, body, sizeof(body) - 1, SQLITE_STATIC);
@@ -163,9 +172,27 @@ static double run_ceiling(const char *path, int group, double seconds, double *c
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .seconds = argc > 1 ? atof(argv[1]) : 2.0 };
+	struct bench b = { .seconds = 2.0 };
 	char dir[256] = "/tmp/bench-store-XXXXXX", path[2048], exe[1024], why[1024];
+	int given_group = 0, opt;
+	bool ceiling_only = false;
 
+	while ((opt = getopt(argc, argv, "g:c")) != -1) {
+		if (opt == 'g')
+			given_group = atoi(optarg);
+		else if (opt == 'c')
+			ceiling_only = true;
+		else
+			return 1;
+	}
+	if (ceiling_only && given_group < 1) {
+		fprintf(stderr, "usage: bench_store [-g GROUP] [-c] [SECONDS] [DIR]\n");
+		return 1;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
+	if (argc > 1)
+		b.seconds = atof(argv[1]);
 	if (argc > 2)
 		snprintf(dir, sizeof(dir), "%s", argv[2]);
 	else if (!mkdtemp(dir))
@@ -200,25 +227,40 @@ int main(int argc, char **argv)
 		if (strcmp(o->name, "path") == 0)
 			path_off = o->offset;
 	static const int threads[] = { 1, 8, 64 };
-	double ops[3], commits[3];
+	double ops[3] = { 0 }, commits[3] = { 0 };
 	char dbname[300];
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3 && (!ceiling_only || i == 0); i++) {
 		snprintf(dbname, sizeof(dbname), "%s/spur-%d.db", dir, threads[i]);
 		*(char **)((char *)b.opts + path_off) = dbname;
-		run_spur(&b, threads[i], &ops[i], &commits[i]);
+		if (ceiling_only) {	/* only the schema: open and close */
+			if (b.p.desc.init(b.host, b.opts, &b.inst) < 0 || b.st->open(b.inst) < 0)
+				return 1;
+			b.st->close(b.inst);
+			b.p.desc.fini(b.inst);
+		} else {
+			run_spur(&b, threads[i], &ops[i], &commits[i]);
+		}
 	}
-	int group = commits[2] > 0 ? (int)(ops[2] / commits[2] + 0.5) : 1;
-	if (group < 1)
-		group = 1;
-	double ceil_commits, ceiling = run_ceiling(dbname, group, b.seconds, &ceil_commits);
-	printf("{\"sync\":\"full\",\"seconds\":%.1f,"
-	       "\"t1\":{\"ops_s\":%.0f,\"commits_s\":%.0f},"
-	       "\"t8\":{\"ops_s\":%.0f,\"commits_s\":%.0f},"
-	       "\"t64\":{\"ops_s\":%.0f,\"commits_s\":%.0f,\"group\":%d},"
-	       "\"ceiling\":{\"ops_s\":%.0f,\"commits_s\":%.0f,\"group\":%d},"
-	       "\"t64_vs_ceiling\":%.2f}\n",
-	       b.seconds, ops[0], commits[0], ops[1], commits[1], ops[2], commits[2], group,
-	       ceiling, ceil_commits, group, ceiling > 0 ? ops[2] / ceiling : 0);
+	printf("{\"sync\":\"full\",\"seconds\":%.1f", b.seconds);
+	if (!ceiling_only) {
+		int group = commits[2] > 0 ? (int)(ops[2] / commits[2] + 0.5) : 1;
+		if (group < 1)
+			group = 1;
+		double ceil_commits, ceiling = run_ceiling(dbname, group, b.seconds, &ceil_commits);
+		printf(",\"t1\":{\"ops_s\":%.0f,\"commits_s\":%.0f},"
+		       "\"t8\":{\"ops_s\":%.0f,\"commits_s\":%.0f},"
+		       "\"t64\":{\"ops_s\":%.0f,\"commits_s\":%.0f,\"group\":%d},"
+		       "\"ceiling\":{\"ops_s\":%.0f,\"commits_s\":%.0f,\"group\":%d},"
+		       "\"t64_vs_ceiling\":%.2f",
+		       ops[0], commits[0], ops[1], commits[1], ops[2], commits[2], group,
+		       ceiling, ceil_commits, group, ceiling > 0 ? ops[2] / ceiling : 0);
+	}
+	if (given_group > 0) {
+		double ceil_commits, ceiling = run_ceiling(dbname, given_group, b.seconds, &ceil_commits);
+		printf(",\"ceiling_at_group\":{\"ops_s\":%.0f,\"commits_s\":%.0f,\"group\":%d}",
+		       ceiling, ceil_commits, given_group);
+	}
+	printf("}\n");
 	spur_host_free(b.host);
 	spur_config_free(b.cfg);
 	free(b.opts);

@@ -139,12 +139,12 @@ class Queues(unittest.TestCase):
         rc, out, err = cli(self.spur, "queue", "ls")
         self.assertEqual(rc, 0, err)
         rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
-        self.assertEqual(rows["dlq"], ["1", "0"])
+        self.assertEqual(rows["dlq"], ["1", "0", "-"])   # visible, in flight, no dead letter
         for q in ("async", "outbox", "undeliverable"):
             self.assertIn(q, rows)
         status, queues = get_json(self.spur, "/admin/queues")
         self.assertEqual(status, 200)
-        self.assertIn({"name": "dlq", "visible": 1, "delayed": 0}, queues)
+        self.assertIn({"name": "dlq", "visible": 1, "delayed": 0, "inFlight": 0}, queues)
 
     def test_2_peek(self):
         rc, out, err = cli(self.spur, "queue", "peek", "dlq", "-n", "5")

@@ -87,10 +87,11 @@ routes:
 
 
 def records(path):
-    """The JSON records of a file:// destination (may be absent yet)."""
+    """The JSON records of a file:// destination (may be absent yet). A
+    line spur is still appending (no newline yet) is left for next time."""
     try:
         with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            return [json.loads(line) for line in f if line.endswith("\n") and line.strip()]
     except OSError:
         return []
 

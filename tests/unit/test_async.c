@@ -76,12 +76,18 @@ static char *outcome(struct harness *h, const char *id)
 	return f.value;
 }
 
-/* Real-time polling for what the workers do with the injected time. */
+/* Real-time polling for what the workers do with the injected time: the
+ * attempt is stored, and the event is back in the queue waiting for its
+ * retry (only then may the test move the clock: the retry's due time is
+ * taken from the clock when the event is queued again). */
 static void wait_attempts(struct harness *h, const char *id, int want)
 {
 	for (int i = 0; i < 2000 && stored_attempts(h, id) != want; i++)
 		real_sleep_ms(2);
 	ck_assert_int_eq(stored_attempts(h, id), want);
+	for (int i = 0; i < 2000 && spur_async_pending(spur_host_async(h->host)) < 1; i++)
+		real_sleep_ms(2);
+	ck_assert_int_ge(spur_async_pending(spur_host_async(h->host)), 1);
 }
 
 static char *wait_outcome(struct harness *h, const char *id)

@@ -51,7 +51,18 @@ struct spur_record_meta {
 	const char *condition;		/* "Success", "RetriesExhausted", "EventAgeExceeded" */
 	const char *request_id;		/* the event id */
 	unsigned hops;			/* function:// chain length so far */
+	/* Appended (check with SPUR_RECORD_META_HAS): the W3C Trace Context
+	 * the event came with, as received (no span of spur's own), or NULL.
+	 * Destinations forward them: http as the traceparent / tracestate
+	 * headers, mqtt as user properties of those names. */
+	const char *traceparent;
+	const char *tracestate;
 };
+
+/* Does `m` (built by a host of any minor version) carry `field`? */
+#define SPUR_RECORD_META_HAS(m, field) \
+	((m) != NULL && (m)->struct_size >= offsetof(struct spur_record_meta, field) + \
+	 sizeof((m)->field))
 
 struct spur_destination {
 	uint32_t struct_size;		/* sizeof(struct spur_destination) */

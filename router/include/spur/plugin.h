@@ -136,12 +136,24 @@ SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,
 			 const char *reason, const void *data, size_t len);
 SPUR_API const char *spur_config_file(struct spur_host *host);
 
+/* Put one message (`len` bytes of `body`, any bytes; borrowed) into the
+ * configured queue `queue` (queues: in config), durably, and wake the
+ * mappings polling it. id_out (37 bytes, may be NULL) receives the
+ * message id. 0; -ENOENT no such queue; -EAGAIN the queue is at its
+ * max_depth (answer 503 / retry later); -ENOSPC disk full; -ENODEV no
+ * store is open; -EIO; -ENOMEM. */
+SPUR_API int spur_queue_send(struct spur_host *host, const char *queue, const void *body,
+			     size_t len, char id_out[37]);
+
 /* --- the admin API (SPEC §4.3: /admin/...) --------------------------------
  * A source that serves HTTP hands every request under /admin/ to the core
  * and writes back what it answers. The core checks the credentials
  * (admin.token_env: "Authorization: Bearer <token>", compared in constant
  * time; none configured: loopback peers only) and serves the queues and
  * events endpoints. It may block for a while (a replay of a long queue).
+ * Requests under /queues/ (queue intake: POST /queues/{name}/messages[/batch])
+ * go here too; they are ingress and need no admin token. A 503 answer
+ * (a queue at its max_depth, a full disk) should carry Retry-After.
  * `path` is the raw request path ("/admin/queues/dlq/messages", still
  * percent-encoded), `query` the raw query string without '?' (or NULL),
  * `authorization` the Authorization header value (or NULL); all borrowed

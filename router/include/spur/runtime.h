@@ -114,6 +114,18 @@ SPUR_API void spur_invocation_set_error(struct spur_invocation *inv, const char 
 /* Peak bytes the context held during the run (REPORT's Max Memory Used). */
 SPUR_API void spur_invocation_set_memory_used(struct spur_invocation *inv, uint64_t bytes);
 
+/* The W3C Trace Context the invocation came with: `traceparent` and
+ * `tracestate` from the request's HTTP headers or MQTT 5 user properties
+ * (or a CloudEvent's distributed-tracing extension), validated at intake
+ * (version 00, a 32-hex trace id not all zero, a 16-hex parent id not all
+ * zero, 2-hex flags; lower-case). An async event keeps it for every
+ * attempt and across restarts. False, with both set to NULL, when none
+ * came or it was invalid; *tracestate is NULL when only a traceparent
+ * came. Borrowed for the run. spur forwards the context as received: it
+ * makes no span of its own, so the parent id is the caller's. */
+SPUR_API bool spur_invocation_trace(const struct spur_invocation *inv,
+				    const char **traceparent, const char **tracestate);
+
 #ifdef __cplusplus
 }
 #endif
