@@ -504,6 +504,34 @@ int spur_cli_queue(int argc, char **argv)
 	return SPUR_EXIT_USAGE;
 }
 
+/* The arguments of a command that takes only -e and one operand:
+ * -1 and *endpoint set, or the exit code to return (help, usage). */
+static int endpoint_and_operand(int argc, char **argv, void (*show_usage)(FILE *),
+				const char **endpoint)
+{
+	static const struct option opts[] = {
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+	*endpoint = getenv("SPUR_ENDPOINT");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "e:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': *endpoint = optarg; break;
+		case 'h': show_usage(stdout); return SPUR_EXIT_OK;
+		default: show_usage(stderr); return SPUR_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		show_usage(stderr);
+		return SPUR_EXIT_USAGE;
+	}
+	*endpoint = spur_cli_endpoint(*endpoint);
+	return -1;
+}
+
 static void event_usage(FILE *out)
 {
 	fputs("usage: spur event [-e URL] EVENT-ID\n"
@@ -515,32 +543,17 @@ static void event_usage(FILE *out)
 
 int spur_cli_event(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "endpoint", required_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *endpoint = getenv("SPUR_ENDPOINT");
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "e:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e': endpoint = optarg; break;
-		case 'h': event_usage(stdout); return SPUR_EXIT_OK;
-		default: event_usage(stderr); return SPUR_EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		event_usage(stderr);
-		return SPUR_EXIT_USAGE;
-	}
+	const char *endpoint;
+	int done = endpoint_and_operand(argc, argv, event_usage, &endpoint);
+	if (done >= 0)
+		return done;
 	struct spur_buf path;
 	json_t *ans = NULL;
 	spur_buf_init(&path);
 	spur_buf_puts(&path, "admin/events/");
 	url_escape(&path, argv[optind]);
 	int rc = path.failed ? SPUR_EXIT_USAGE :
-		admin_call("event", spur_cli_endpoint(endpoint), "GET", path.data, NULL, &ans);
+		admin_call("event", endpoint, "GET", path.data, NULL, &ans);
 	spur_buf_fini(&path);
 	if (rc != SPUR_EXIT_OK)
 		return rc;
@@ -740,26 +753,10 @@ static void versions_usage(FILE *out)
 
 int spur_cli_versions(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "endpoint", required_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *endpoint = getenv("SPUR_ENDPOINT");
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "e:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e': endpoint = optarg; break;
-		case 'h': versions_usage(stdout); return SPUR_EXIT_OK;
-		default: versions_usage(stderr); return SPUR_EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		versions_usage(stderr);
-		return SPUR_EXIT_USAGE;
-	}
-	endpoint = spur_cli_endpoint(endpoint);
+	const char *endpoint;
+	int done = endpoint_and_operand(argc, argv, versions_usage, &endpoint);
+	if (done >= 0)
+		return done;
 	char *vpath = fn_path(argv[optind], "/versions", NULL);
 	char *apath = fn_path(argv[optind], "/aliases", NULL);
 	json_t *vers = NULL, *als = NULL;
