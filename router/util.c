@@ -208,14 +208,19 @@ static uint64_t rng_next(void)
 	return r;
 }
 
+/* A version 7 UUID (RFC 9562): 48 bits of Unix milliseconds, then random
+ * bits. Ids made close in time sort close together, so the store's index
+ * grows at its end instead of touching a random page per insert. */
 void spur_uuid(char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t b[16];
-	uint64_t a = rng_next(), c = rng_next();
-	memcpy(b, &a, 8);
+	uint64_t ms = (uint64_t)spur_epoch_ms(), a = rng_next(), c = rng_next();
+	for (int i = 0; i < 6; i++)
+		b[i] = (uint8_t)(ms >> (40 - 8 * i));
+	memcpy(b + 6, &a, 2);
 	memcpy(b + 8, &c, 8);
-	b[6] = (b[6] & 0x0f) | 0x40;
+	b[6] = (b[6] & 0x0f) | 0x70;
 	b[8] = (b[8] & 0x3f) | 0x80;
 	char *o = out;
 	for (int i = 0; i < 16; i++) {

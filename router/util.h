@@ -45,7 +45,8 @@ int spur_buf_json_string(struct spur_buf *b, const char *s, size_t n);
 /* Give the buffer away (caller frees); the buf is reset. */
 char *spur_buf_steal(struct spur_buf *b, size_t *len);
 
-/* A random (v4) UUID, 36 characters + NUL. Per-thread generator: no lock. */
+/* A time-ordered random (v7) UUID, 36 characters + NUL. Per-thread
+ * generator: no lock. */
 void spur_uuid(char out[37]);
 
 /* Base64 (RFC 4648, with padding). Returns a malloc()ed string or NULL. */

@@ -8,8 +8,9 @@
  *
  *   - ONE writer thread holds the write connection. apply(), take(),
  *     purge() and expire() queue a request and block; the writer runs all
- *     pending requests in one transaction (a SAVEPOINT each) and commits
- *     once, so N concurrent callers share one fsync (group commit).
+ *     pending requests in one transaction (a SAVEPOINT each, but for
+ *     one-statement requests) and commits once, so N concurrent callers
+ *     share one fsync (group commit); see writer.c.
  *     Options come from the `store:` section (store.kind: sqlite).
  *     sync: full is PRAGMA synchronous=FULL: the WAL is fsynced before
  *     apply() returns 0; normal survives a process crash, not power loss.

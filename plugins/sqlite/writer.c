@@ -10,8 +10,13 @@
  * KEY_CREATE, a full queue, a missing message) rolls back alone - a
  * one-statement request needs none: SQLite undoes a failed statement -
  * takes in requests that arrived meanwhile, COMMITs once (one fsync with
- * sync: full), then wakes the first caller, which wakes the next (one
- * syscall per group for the writer). Operations stay borrowed: their
+ * sync: full), then marks every request of the group done and wakes the
+ * first caller only; the wake spreads as a tree: request i wakes requests
+ * WAKE_FANOUT*i+1 .. WAKE_FANOUT*i+WAKE_FANOUT of the group (the writer
+ * writes those addresses into it before marking it done). So the writer
+ * spends one syscall per group and starts the next transaction at once,
+ * and the last caller of a group of n is awake after ~log2(n) context
+ * switches instead of the n of a chain. Operations stay borrowed: their
  * caller is blocked until then.
  *
  * Invariants: nothing is reported done before its COMMIT returned; a
@@ -24,7 +29,9 @@
  * Cost: per group one BEGIN/COMMIT (one fsync) plus a SAVEPOINT pair per
  * multi-op request; per operation one cached prepared statement, no
  * allocation (take copies its rows into one growing buffer); per caller
- * one CAS, one futex sleep and one futex wake. The writer sleeps on a
+ * one CAS to push, one CAS to announce its sleep (a caller already done
+ * by then skips the futex), one futex sleep and up to WAKE_FANOUT futex
+ * wakes of other callers. The writer sleeps on a
  * futex word when the inbox is empty (no polling). Callers must not call
  * while close() runs (the contract: no call follows close).
  */
@@ -39,6 +46,11 @@
 #include "sqlite.h"
 
 enum req_kind { REQ_APPLY, REQ_TAKE, REQ_PURGE, REQ_EXPIRE };
+enum { PENDING, SLEEPING, DONE };	/* sqlite_req.done */
+/* Each woken caller wakes this many more (see the top). Measured on 2
+ * vCPUs: 2 and 4 alike; waking all n from the writer makes its groups
+ * bigger but keeps it ~3 us per waiter off the next transaction. */
+#define WAKE_FANOUT 2
 
 struct taken {
 	size_t id, body, body_len, attrs, attrs_len;	/* offsets into buf */
@@ -64,7 +76,8 @@ struct sqlite_req {
 	size_t n_taken, cap_taken;
 	char *buf;
 	size_t buf_len, buf_cap;
-	atomic_int done;		/* a futex word: 1 once committed */
+	atomic_int done;		/* a futex word: PENDING, SLEEPING, DONE */
+	atomic_int *kid[WAKE_FANOUT];	/* done words this caller wakes once done */
 	struct sqlite_req *next;
 };
 
@@ -595,15 +608,23 @@ static void *writer_main(void *arg)
 
 		group = run_group(s, group, left);
 		/* Mark each request done (its result is in place before, by
-		 * release; `next` is read before, as the request lives on
-		 * its caller's stack) and wake only the first caller: each
-		 * woken caller wakes the next, so the writer spends one
-		 * syscall per group and goes on with the next group. */
+		 * release; `next` and its kids are read before, as a request
+		 * lives on its caller's stack: a kid comes later in the list,
+		 * so it is still blocked) and wake the first caller only. */
+		struct sqlite_req *kid = group->next;
+		int root = PENDING;
 		for (struct sqlite_req *r = group, *next; r; r = next) {
 			next = r->next;
-			atomic_store_explicit(&r->done, 1, memory_order_release);
+			for (int k = 0; k < WAKE_FANOUT; k++) {
+				r->kid[k] = kid ? &kid->done : NULL;
+				kid = kid ? kid->next : NULL;
+			}
+			int was = atomic_exchange_explicit(&r->done, DONE, memory_order_acq_rel);
+			if (r == group)
+				root = was;
 		}
-		syscall(SYS_futex, &group->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		if (root == SLEEPING)
+			syscall(SYS_futex, &group->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	}
 	return NULL;
 }
@@ -625,12 +646,18 @@ static int submit(struct sqlite_store *s, struct sqlite_req *r)
 		atomic_fetch_add_explicit(&s->wake, 1, memory_order_release);
 		syscall(SYS_futex, &s->wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	}
-	while (!atomic_load_explicit(&r->done, memory_order_acquire))
-		syscall(SYS_futex, &r->done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-	/* Pass the wake on. Only the address of the next request is used:
-	 * waking a word that is no longer waited on is harmless. */
-	if (r->next)
-		syscall(SYS_futex, &r->next->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	/* Announce the sleep, so that the writer wakes only sleepers. */
+	int st = PENDING;
+	if (atomic_compare_exchange_strong_explicit(&r->done, &st, SLEEPING, memory_order_acquire,
+						    memory_order_acquire))
+		while (atomic_load_explicit(&r->done, memory_order_acquire) != DONE)
+			syscall(SYS_futex, &r->done, FUTEX_WAIT_PRIVATE, SLEEPING, NULL, NULL, 0);
+	/* Pass the wake on, whether this caller slept or not. Only the
+	 * addresses are used: a kid may have returned already (it saw DONE
+	 * on its own), and waking a word that is no longer waited on is
+	 * harmless (every futex waiter re-checks its word). */
+	for (int k = 0; k < WAKE_FANOUT && r->kid[k]; k++)
+		syscall(SYS_futex, r->kid[k], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	return r->rc;
 }
 
