@@ -27,7 +27,8 @@
  * store keeps the durable truth on the store clock. A single node owns
  * its store, so no lease is needed while running: the lease is this
  * process being alive.
- * Threads: callers of submit (HTTP, MQTT), and `workers` worker threads.
+ * Threads: callers of submit (HTTP, MQTT, ZeroMQ, the outbox), and 32 worker
+ * threads (8 per core on larger machines): they mostly wait for commits.
  */
 #include <errno.h>
 #include <jansson.h>

@@ -2,16 +2,20 @@
 /*
  * invoke.c - the one invoke path every ingress shares.
  *
- *   resolve target → parse payload → reserve a concurrency slot →
- *   take a warm context (or cold-start one, INIT timed) → START →
- *   run under the deadline → END + REPORT → give the context back
- *   (or end it after a timeout, out of memory, a crash, max_uses).
+ *   resolve target and qualifier (alias pick by request id) → check the
+ *   payload (json.c, no allocation) → idempotency key, if configured →
+ *   async: store the event (async.c) and answer 202 | sync: reserve a
+ *   concurrency slot → take a warm context (or cold-start one, INIT
+ *   timed) → START → run under the deadline → END + REPORT → give the
+ *   context back (or end it after a timeout, out of memory, a crash,
+ *   max_uses) → count it (metrics.c).
  *
  * Runs on the caller's thread (a connection thread for HTTP). Takes no
- * global lock: the registry is immutable, the concurrency slot is one
- * atomic, the pool lock is held for a pointer swap. Allocations per call:
- * the result, the payload tree (jansson), the handler's output.
- * Also owns struct spur_invocation and its SDK accessors.
+ * global lock: the registry is a snapshot behind an atomic pointer, the
+ * concurrency slot is one atomic, the pool lock is held for a pointer
+ * swap. Allocations per call: the result and the handler's output.
+ * Also owns struct spur_invocation and its SDK accessors, and the
+ * idempotent flows of SPEC §5 (the key's states are in idempotency.h).
  */
 #include <errno.h>
 #include <jansson.h>

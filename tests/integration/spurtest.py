@@ -439,3 +439,36 @@ class MosquittoSub:
                 self.proc.wait()
         self._t.join(2)
         return self.lines()
+
+
+def build_dir():
+    """The meson build directory of the spur binary under test."""
+    d = os.path.dirname(os.path.abspath(SPUR))
+    while d != "/" and not os.path.isdir(os.path.join(d, "meson-private")):
+        d = os.path.dirname(d)
+    return d if d != "/" else os.path.dirname(os.path.abspath(SPUR))
+
+
+def npm_package(module, spec):
+    """(node, directory) with the npm package `spec` installed under the
+    build directory (once; reused by later runs). Raises unittest.SkipTest
+    with the reason when node, npm or the registry is not available."""
+    import shutil
+    import unittest
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        raise unittest.SkipTest("node or npm not installed: npm %s interop not run" % module)
+    d = os.path.join(build_dir(), "tests", "integration", "npm-" + module)
+    os.makedirs(d, exist_ok=True)
+    if not os.path.isdir(os.path.join(d, "node_modules", module)):
+        try:
+            p = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save",
+                                "--prefix", d, spec],
+                               capture_output=True, timeout=180, stdin=subprocess.DEVNULL)
+            ok = p.returncode == 0
+            why = (p.stderr or p.stdout).decode(errors="replace")[-500:]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            ok, why = False, str(e)
+        if not ok or not os.path.isdir(os.path.join(d, "node_modules", module)):
+            raise unittest.SkipTest("npm install %s failed: interop not run: %s" % (module, why))
+    return node, d

@@ -673,35 +673,13 @@ const ev = (i) => new CloudEvent({
 """
 
 
-def build_dir():
-    d = os.path.dirname(os.path.abspath(spurtest.SPUR))
-    while d != "/" and not os.path.isdir(os.path.join(d, "meson-private")):
-        d = os.path.dirname(d)
-    return d if d != "/" else os.path.dirname(os.path.abspath(spurtest.SPUR))
-
-
 class Interop(unittest.TestCase):
     """The npm cloudevents package (the reference JavaScript SDK) sending
     to a route."""
 
     @classmethod
     def setUpClass(cls):
-        node, npm = shutil.which("node"), shutil.which("npm")
-        if not node or not npm:
-            raise unittest.SkipTest("node or npm not installed: npm cloudevents interop not run")
-        cls.dir = os.path.join(build_dir(), "tests", "integration", "npm-cloudevents")
-        os.makedirs(cls.dir, exist_ok=True)
-        if not os.path.isdir(os.path.join(cls.dir, "node_modules", "cloudevents")):
-            try:
-                p = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save",
-                                    "--prefix", cls.dir, "cloudevents@8"],
-                                   capture_output=True, timeout=180, stdin=subprocess.DEVNULL)
-                ok = p.returncode == 0
-                why = (p.stderr or p.stdout).decode(errors="replace")[-500:]
-            except (OSError, subprocess.TimeoutExpired) as e:
-                ok, why = False, str(e)
-            if not ok or not os.path.isdir(os.path.join(cls.dir, "node_modules", "cloudevents")):
-                raise unittest.SkipTest("npm install cloudevents failed: interop not run: " + why)
+        node, cls.dir = spurtest.npm_package("cloudevents", "cloudevents@8")
         cls.node = node
         with open(os.path.join(cls.dir, "emit.js"), "w") as f:
             f.write(NODE_EMIT)

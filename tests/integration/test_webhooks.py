@@ -522,35 +522,13 @@ try {
 """
 
 
-def build_dir():
-    d = os.path.dirname(os.path.abspath(spurtest.SPUR))
-    while d != "/" and not os.path.isdir(os.path.join(d, "meson-private")):
-        d = os.path.dirname(d)
-    return d if d != "/" else os.path.dirname(os.path.abspath(spurtest.SPUR))
-
-
 class Interop(unittest.TestCase):
     """The npm standardwebhooks package (the reference JavaScript library)
     on both sides of spur."""
 
     @classmethod
     def setUpClass(cls):
-        node, npm = shutil.which("node"), shutil.which("npm")
-        if not node or not npm:
-            raise unittest.SkipTest("node or npm not installed: npm standardwebhooks interop not run")
-        cls.dir = os.path.join(build_dir(), "tests", "integration", "npm-standardwebhooks")
-        os.makedirs(cls.dir, exist_ok=True)
-        if not os.path.isdir(os.path.join(cls.dir, "node_modules", "standardwebhooks")):
-            try:
-                p = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save",
-                                    "--prefix", cls.dir, "standardwebhooks@1"],
-                                   capture_output=True, timeout=180, stdin=subprocess.DEVNULL)
-                ok = p.returncode == 0
-                why = (p.stderr or p.stdout).decode(errors="replace")[-500:]
-            except (OSError, subprocess.TimeoutExpired) as e:
-                ok, why = False, str(e)
-            if not ok or not os.path.isdir(os.path.join(cls.dir, "node_modules", "standardwebhooks")):
-                raise unittest.SkipTest("npm install standardwebhooks failed: interop not run: " + why)
+        node, cls.dir = spurtest.npm_package("standardwebhooks", "standardwebhooks@1")
         cls.node = node
         for name, text in (("sign.js", NODE_SIGN), ("verify.js", NODE_VERIFY)):
             with open(os.path.join(cls.dir, name), "w") as f:
