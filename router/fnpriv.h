@@ -2,8 +2,8 @@
 /*
  * fnpriv.h - the bodies of struct spur_fn and struct spur_function,
  * shared by function.c (the registry, lookups: the read side) and
- * version.c (publish, aliases, persistence: the write side). No other
- * file includes this.
+ * version.c + version_store.c (publish, aliases, persistence: the write
+ * side). No other file includes this.
  */
 #ifndef SPUR_FNPRIV_H
 #define SPUR_FNPRIV_H

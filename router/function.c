@@ -16,6 +16,7 @@
 #include "context.h"
 #include "fnpriv.h"
 #include "host.h"
+#include "snapshot.h"
 #include "util.h"
 #include "version.h"
 
@@ -101,7 +102,7 @@ struct spur_function *spur_fnpriv_version_new(struct spur_host *host, struct spu
 		goto fail;
 	}
 	if (!owns_cfg)	/* $LATEST: CodeSha256 of the code as loaded */
-		spur_version_hash_code(cfg->code, v->code_hex, v->code_sha, &v->code_size);
+		spur_snapshot_hash(cfg->code, v->code_hex, v->code_sha, &v->code_size);
 	v->pool = spur_pool_new(v, spur_host_state_dir(host));
 	if (!v->pool)
 		goto fail;

@@ -1,22 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * idempotency.c - reading idempotency keys (see idempotency.h).
+ * idempotency.c - idempotency keys (SPEC §5; the stored states are in
+ * idempotency.h): reading a call's key, and the keyed flows of
+ * spur_invoke().
  * Sources: header:NAME (the IETF Idempotency-Key header; a quoted and an
  * unquoted value are the same key), json:/pointer into the payload,
  * mqtt:NAME (an MQTT 5 user property), cloudevents (source + id),
  * webhook (webhook-id, X-GitHub-Delivery, or the Stripe event's id) and
- * payload (the SHA-256 of the body). Called once per invocation that has
- * a key source configured; nothing here allocates except the json:
- * source, which parses the payload.
+ * payload (the SHA-256 of the body). Reading allocates nothing except for
+ * the json: source, which parses the payload.
+ * Flows: a sync call holds its key in the store while it runs (through
+ * spur_invoke_run()) and keeps a success's answer; an async event is
+ * stored with its key in one atomic batch; a key met again is replayed,
+ * or answered 409/422. Runs on the caller's thread; one store write
+ * before and one after a keyed sync run.
  */
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "async.h"
+#include "function.h"
+#include "host.h"
 #include "idempotency.h"
+#include "invoke.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
 
 const struct spur_idem_config *spur_idem_config(const struct spur_fn_config *fn,
 						const struct spur_route_config *route)
@@ -177,4 +191,171 @@ int spur_idem_key(const struct spur_idem_config *ic, const struct spur_attr *att
 		return rc;
 	}
 	return 0;
+}
+
+/* --- the keyed flows of spur_invoke() ------------------------------------ */
+
+/* A key's stored value met again: replay, 409 or 422 (SPEC §5's table). */
+static struct spur_result *existing(struct spur_result *r, const struct spur_idem *id,
+				    const struct spur_store_conflict *c, bool async)
+{
+	json_t *v = c->value ? json_loadb(c->value, c->value_len, 0, NULL) : NULL;
+	const char *state = json_string_value(json_object_get(v, "state"));
+	const char *fp = json_string_value(json_object_get(v, "fp"));
+	const char *event = json_string_value(json_object_get(v, "event"));
+	json_t *body = json_object_get(v, "body");
+	if (fp && strcmp(fp, id->fp) != 0) {
+		spur_result_fail(r, SPUR_STATUS_MISMATCH, "IdempotencyKeyMismatch",
+				 "this idempotency key was used with a different payload");
+	} else if (async && event) {
+		spur_counter_add(id->replays, 1);
+		spur_result_set_request_id(r, event);
+		spur_result_set_status(r, SPUR_STATUS_ACCEPTED);
+		spur_result_set_replayed(r);
+	} else if (!async && state && strcmp(state, "done") == 0 && body) {
+		char *dump = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		spur_result_set_body(r, dump, dump ? strlen(dump) : 0);
+		spur_result_set_status(r, dump ? SPUR_STATUS_OK : SPUR_STATUS_INTERNAL);
+		spur_result_set_replayed(r);
+		spur_counter_add(id->replays, 1);
+	} else {
+		spur_result_fail(r, SPUR_STATUS_CONFLICT, "IdempotencyKeyInProgress",
+				 "a request with this idempotency key is still being processed");
+	}
+	json_decref(v);
+	return r;
+}
+
+static int idem_apply(struct spur_host *host, struct spur_store_op *op, size_t n,
+		      struct spur_store_conflict *c)
+{
+	void *si;
+	const struct spur_store *st = spur_host_store(host, &si);
+	return st ? st->apply(si, op, n, c) : -ENOTSUP;
+}
+
+void spur_idem_run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+		   const char *qual, size_t qual_len, const char *payload, size_t len,
+		   const struct spur_idem *id, bool log_tail, const struct spur_trace *trace,
+		   struct spur_result *r)
+{
+	const struct spur_fn_config *c = spur_function_config(ver);
+	char running[128];
+	snprintf(running, sizeof(running), "{\"state\":\"running\",\"fp\":\"%s\"}", id->fp);
+	struct spur_store_op op = {
+		.kind = SPUR_STORE_KEY_CREATE, .ns = SPUR_IDEM_NS, .key = id->scoped,
+		.value = running, .value_len = strlen(running),
+		.expires_ms = spur_store_now_ms() + c->timeout_ms + c->init_timeout_ms,
+	};
+	struct spur_store_conflict conflict = { 0 };
+	int rc = idem_apply(host, &op, 1, &conflict);
+	if (rc == -EEXIST) {
+		existing(r, id, &conflict, false);
+		free(conflict.value);
+		return;
+	}
+	if (rc < 0) {
+		spur_result_set_retry_after(r, 1);
+		spur_result_fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+				 "idempotency keys cannot be stored now: %s", spur_strerror(rc));
+		return;
+	}
+	spur_invoke_run(host, fn, ver, qual, qual_len, payload, len, 1, log_tail, trace, r);
+	struct spur_buf done;
+	spur_buf_init(&done);
+	if (spur_result_status(r) == SPUR_STATUS_OK && !spur_result_function_error(r)) {
+		const char *version = spur_result_executed_version(r);
+		size_t body_len;
+		const char *body = spur_result_body(r, &body_len);
+		spur_buf_printf(&done, "{\"state\":\"done\",\"fp\":\"%s\",\"version\":", id->fp);
+		spur_buf_json_string(&done, version, strlen(version));
+		spur_buf_puts(&done, ",\"body\":");
+		spur_buf_append(&done, body, body_len);
+		spur_buf_puts(&done, "}");
+		op = (struct spur_store_op){
+			.kind = SPUR_STORE_KEY_SET, .ns = SPUR_IDEM_NS, .key = id->scoped,
+			.value = done.data, .value_len = done.len,
+			.expires_ms = spur_store_now_ms() + id->ttl_ms,
+		};
+	} else {
+		op = (struct spur_store_op){ .kind = SPUR_STORE_KEY_DELETE, .ns = SPUR_IDEM_NS,
+					     .key = id->scoped };
+	}
+	if (done.failed || idem_apply(host, &op, 1, NULL) < 0)
+		spur_log_write(spur_host_log(host), SPUR_LOG_WARN, NULL,
+			       "idempotency key of %s was not updated; it expires by itself",
+			       spur_result_request_id(r));
+	spur_buf_fini(&done);
+}
+
+struct spur_result *spur_idem_submit(struct spur_host *host, struct spur_fn *fn,
+				     const char *qual, size_t qual_len,
+				     const char *payload, size_t len,
+				     const struct spur_idem *id, const struct spur_trace *trace,
+				     struct spur_result *r)
+{
+	char accepted[192];
+	snprintf(accepted, sizeof(accepted), "{\"state\":\"accepted\",\"fp\":\"%s\",\"event\":\"%s\"}",
+		 id->fp, spur_result_request_id(r));
+	struct spur_store_op op = {
+		.kind = SPUR_STORE_KEY_CREATE, .ns = SPUR_IDEM_NS, .key = id->scoped,
+		.value = accepted, .value_len = strlen(accepted),
+		.expires_ms = spur_store_now_ms() + id->ttl_ms,
+	};
+	struct spur_store_conflict conflict = { 0 };
+	char why[256];
+	int rc = spur_async_submit_traced(spur_host_async(host), fn, qual, qual_len, payload, len,
+					  spur_result_request_id(r), 0,
+					  trace->parent[0] ? trace->parent : NULL,
+					  trace->state[0] ? trace->state : NULL, &op, &conflict,
+					  why, sizeof(why));
+	if (rc == -EEXIST) {
+		existing(r, id, &conflict, true);
+		free(conflict.value);
+		return r;
+	}
+	if (rc == 0) {
+		spur_result_set_status(r, SPUR_STATUS_ACCEPTED);
+		return r;
+	}
+	spur_result_set_retry_after(r, 1);
+	return spur_result_fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+				"the event was not stored: %s", why);
+}
+
+int spur_idem_prepare(struct spur_host *host, struct spur_fn *fn,
+		      const struct spur_invoke_args *args, const char *payload, size_t len,
+		      struct spur_idem *id, struct spur_result *r)
+{
+	bool has_extras = args->struct_size >= offsetof(struct spur_invoke_args, route) +
+						sizeof(args->route);
+	bool has_raw = args->struct_size >= offsetof(struct spur_invoke_args, raw_body_len) +
+					    sizeof(args->raw_body_len) && args->raw_body;
+	if (has_raw) {	/* the body as received, not the envelope around it */
+		payload = args->raw_body;
+		len = args->raw_body_len;
+	}
+	const struct spur_route_config *rc = has_extras && args->route ?
+		spur_host_route_config(args->route) : NULL;
+	const struct spur_idem_config *ic = spur_idem_config(spur_fn_config(fn), rc);
+	if (!ic)
+		return 0;
+	char key[SPUR_IDEM_KEY_MAX + 1], why[256];
+	int k = spur_idem_key(ic, has_extras ? args->attrs : NULL, has_extras ? args->n_attrs : 0,
+			      payload, len, key, why, sizeof(why));
+	if (k < 0) {
+		spur_result_fail(r, SPUR_STATUS_BAD_REQUEST, "InvalidParameterValueException", "%s",
+				 why);
+		return -1;
+	}
+	if (k == 0)
+		return 0;
+	snprintf(id->scoped, sizeof(id->scoped), "%s\n%s", spur_fn_config(fn)->name, key);
+	char labels[96];
+	snprintf(labels, sizeof(labels), "function=\"%s\"", spur_fn_name(fn));
+	id->replays = spur_counter_get(host, "spur_idempotent_replays_total",
+				       "Answers and events replayed for an idempotency key.", labels);
+	spur_idem_fingerprint(payload, len, id->fp);
+	id->ttl_ms = ic->ttl_ms;
+	return 1;
 }

@@ -14,8 +14,10 @@
  * global lock: the registry is a snapshot behind an atomic pointer, the
  * concurrency slot is one atomic, the pool lock is held for a pointer
  * swap. Allocations per call: the result and the handler's output.
- * Also owns struct spur_invocation and its SDK accessors, and the
- * idempotent flows of SPEC §5 (the key's states are in idempotency.h).
+ * Also owns struct spur_invocation and struct spur_result with their
+ * accessors (the SDK's, and the internal setters of invoke.h). The
+ * idempotent flows of SPEC §5 are in idempotency.c, which runs a keyed
+ * call through spur_invoke_run().
  */
 #include <errno.h>
 #include <jansson.h>
@@ -218,12 +220,8 @@ static struct spur_result *result_new(void)
 	return r;
 }
 
-static struct spur_result *fail(struct spur_result *r, enum spur_status st,
-				const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static struct spur_result *fail(struct spur_result *r, enum spur_status st,
-				const char *type, const char *fmt, ...)
+struct spur_result *spur_result_fail(struct spur_result *r, enum spur_status st,
+				     const char *type, const char *fmt, ...)
 {
 	r->status = st;
 	r->error_type = type;
@@ -233,6 +231,33 @@ static struct spur_result *fail(struct spur_result *r, enum spur_status st,
 		r->error_message = NULL;
 	va_end(ap);
 	return r;
+}
+
+void spur_result_set_status(struct spur_result *r, enum spur_status st)
+{
+	r->status = st;
+}
+
+void spur_result_set_request_id(struct spur_result *r, const char *id)
+{
+	snprintf(r->request_id, sizeof(r->request_id), "%s", id);
+}
+
+void spur_result_set_body(struct spur_result *r, char *body, size_t len)
+{
+	free(r->body);
+	r->body = body;
+	r->body_len = len;
+}
+
+void spur_result_set_replayed(struct spur_result *r)
+{
+	r->replayed = true;
+}
+
+void spur_result_set_retry_after(struct spur_result *r, int seconds)
+{
+	r->retry_after = seconds;
 }
 
 /* The Lambda error object. */
@@ -353,22 +378,22 @@ static struct spur_function *resolve(struct spur_host *host, const char *target,
 	char why[512];
 	if (spur_invoke_parse_target(target, qualifier, &name, &name_len,
 				     qual, qual_len, why, sizeof(why)) < 0) {
-		fail(r, SPUR_STATUS_BAD_REQUEST, "ValidationException", "%s", why);
+		spur_result_fail(r, SPUR_STATUS_BAD_REQUEST, "ValidationException", "%s", why);
 		return NULL;
 	}
 	const struct spur_config *cfg = spur_host_config(host);
 	struct spur_fn *fn = spur_registry_find(spur_host_registry(host), name, name_len);
 	if (!fn) {
-		fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
-		     "Function not found: arn:aws:lambda:%s:%s:function:%.*s%s%.*s",
-		     cfg->arn_region, cfg->arn_account, (int)name_len, name,
-		     *qual ? ":" : "", (int)*qual_len, *qual ? *qual : "");
+		spur_result_fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
+				 "Function not found: arn:aws:lambda:%s:%s:function:%.*s%s%.*s",
+				 cfg->arn_region, cfg->arn_account, (int)name_len, name,
+				 *qual ? ":" : "", (int)*qual_len, *qual ? *qual : "");
 		return NULL;
 	}
 	struct spur_function *ver = spur_fn_version(fn, *qual, *qual_len, r->request_id);
 	if (!ver) {
-		fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
-		     "Function not found: %s:%.*s", spur_fn_arn(fn), (int)*qual_len, *qual);
+		spur_result_fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
+				 "Function not found: %s:%.*s", spur_fn_arn(fn), (int)*qual_len, *qual);
 		return NULL;
 	}
 	r->version = spur_function_version(ver);
@@ -376,19 +401,17 @@ static struct spur_function *resolve(struct spur_host *host, const char *target,
 	return ver;
 }
 
-/* One run of a resolved function: fills r with OK (result or function
- * error) or THROTTLED. */
-static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
-		const char *qual, size_t qual_len, const char *payload, size_t payload_len,
-		unsigned attempt, bool log_tail, const struct spur_trace *trace,
-		struct spur_result *r)
+void spur_invoke_run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+		     const char *qual, size_t qual_len, const char *payload, size_t payload_len,
+		     unsigned attempt, bool log_tail, const struct spur_trace *trace,
+		     struct spur_result *r)
 {
 	struct spur_inv_metrics *m = spur_function_metrics(ver);
 	if (spur_fn_slot_take(fn) < 0) {
 		atomic_fetch_add_explicit(&m->outcome[SPUR_OUTCOME_THROTTLED], 1, memory_order_relaxed);
 		r->retry_after = 1;
-		fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
-		     "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
+		spur_result_fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
+				 "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
 		return;
 	}
 
@@ -467,181 +490,7 @@ static void run(struct spur_host *host, struct spur_fn *fn, struct spur_function
 	spur_buf_fini(&tail);
 	inv_fini(&inv);
 	if (!r->body)
-		fail(r, SPUR_STATUS_INTERNAL, "ServiceException", "out of memory");
-}
-
-/* --- idempotency (SPEC §5) ------------------------------------------------ */
-
-struct idem {
-	struct spur_counter *replays;
-	char scoped[64 + 1 + SPUR_IDEM_KEY_MAX + 1];	/* "<function>\n<key>" */
-	char fp[65];
-	int64_t ttl_ms;
-};
-
-/* A key's stored value met again: replay, 409 or 422 (SPEC §5's table). */
-static struct spur_result *existing(struct spur_result *r, const struct idem *id,
-				    const struct spur_store_conflict *c, bool async)
-{
-	json_t *v = c->value ? json_loadb(c->value, c->value_len, 0, NULL) : NULL;
-	const char *state = json_string_value(json_object_get(v, "state"));
-	const char *fp = json_string_value(json_object_get(v, "fp"));
-	const char *event = json_string_value(json_object_get(v, "event"));
-	json_t *body = json_object_get(v, "body");
-	if (fp && strcmp(fp, id->fp) != 0) {
-		fail(r, SPUR_STATUS_MISMATCH, "IdempotencyKeyMismatch",
-		     "this idempotency key was used with a different payload");
-	} else if (async && event) {
-		spur_counter_add(id->replays, 1);
-		snprintf(r->request_id, sizeof(r->request_id), "%s", event);
-		r->status = SPUR_STATUS_ACCEPTED;
-		r->replayed = true;
-	} else if (!async && state && strcmp(state, "done") == 0 && body) {
-		r->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
-		r->body_len = r->body ? strlen(r->body) : 0;
-		r->status = r->body ? SPUR_STATUS_OK : SPUR_STATUS_INTERNAL;
-		r->replayed = true;
-		spur_counter_add(id->replays, 1);
-	} else {
-		fail(r, SPUR_STATUS_CONFLICT, "IdempotencyKeyInProgress",
-		     "a request with this idempotency key is still being processed");
-	}
-	json_decref(v);
-	return r;
-}
-
-static int idem_apply(struct spur_host *host, struct spur_store_op *op, size_t n,
-		      struct spur_store_conflict *c)
-{
-	void *si;
-	const struct spur_store *st = spur_host_store(host, &si);
-	return st ? st->apply(si, op, n, c) : -ENOTSUP;
-}
-
-/* A sync call with a key: hold the key while running (it expires at the
- * handler's deadline), keep the answer of a success, drop the key after a
- * function error so that a retry runs again. */
-static void run_idempotent(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
-			   const char *qual, size_t qual_len, const char *payload, size_t len,
-			   const struct idem *id, bool log_tail, const struct spur_trace *trace,
-			   struct spur_result *r)
-{
-	const struct spur_fn_config *c = spur_function_config(ver);
-	char running[128];
-	snprintf(running, sizeof(running), "{\"state\":\"running\",\"fp\":\"%s\"}", id->fp);
-	struct spur_store_op op = {
-		.kind = SPUR_STORE_KEY_CREATE, .ns = SPUR_IDEM_NS, .key = id->scoped,
-		.value = running, .value_len = strlen(running),
-		.expires_ms = spur_store_now_ms() + c->timeout_ms + c->init_timeout_ms,
-	};
-	struct spur_store_conflict conflict = { 0 };
-	int rc = idem_apply(host, &op, 1, &conflict);
-	if (rc == -EEXIST) {
-		existing(r, id, &conflict, false);
-		free(conflict.value);
-		return;
-	}
-	if (rc < 0) {
-		r->retry_after = 1;
-		fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
-		     "idempotency keys cannot be stored now: %s", spur_strerror(rc));
-		return;
-	}
-	run(host, fn, ver, qual, qual_len, payload, len, 1, log_tail, trace, r);
-	struct spur_buf done;
-	spur_buf_init(&done);
-	if (r->status == SPUR_STATUS_OK && !r->function_error) {
-		spur_buf_printf(&done, "{\"state\":\"done\",\"fp\":\"%s\",\"version\":", id->fp);
-		spur_buf_json_string(&done, r->version, strlen(r->version));
-		spur_buf_puts(&done, ",\"body\":");
-		spur_buf_append(&done, r->body, r->body_len);
-		spur_buf_puts(&done, "}");
-		op = (struct spur_store_op){
-			.kind = SPUR_STORE_KEY_SET, .ns = SPUR_IDEM_NS, .key = id->scoped,
-			.value = done.data, .value_len = done.len,
-			.expires_ms = spur_store_now_ms() + id->ttl_ms,
-		};
-	} else {
-		op = (struct spur_store_op){ .kind = SPUR_STORE_KEY_DELETE, .ns = SPUR_IDEM_NS,
-					     .key = id->scoped };
-	}
-	if (done.failed || idem_apply(host, &op, 1, NULL) < 0)
-		spur_log_write(spur_host_log(host), SPUR_LOG_WARN, NULL,
-			       "idempotency key of %s was not updated; it expires by itself",
-			       r->request_id);
-	spur_buf_fini(&done);
-}
-
-/* An async event with a key: the key and the event in one atomic batch. */
-static struct spur_result *submit_idempotent(struct spur_host *host, struct spur_fn *fn,
-					     const char *qual, size_t qual_len,
-					     const char *payload, size_t len,
-					     const struct idem *id, const struct spur_trace *trace,
-					     struct spur_result *r)
-{
-	char accepted[192];
-	snprintf(accepted, sizeof(accepted), "{\"state\":\"accepted\",\"fp\":\"%s\",\"event\":\"%s\"}",
-		 id->fp, r->request_id);
-	struct spur_store_op op = {
-		.kind = SPUR_STORE_KEY_CREATE, .ns = SPUR_IDEM_NS, .key = id->scoped,
-		.value = accepted, .value_len = strlen(accepted),
-		.expires_ms = spur_store_now_ms() + id->ttl_ms,
-	};
-	struct spur_store_conflict conflict = { 0 };
-	char why[256];
-	int rc = spur_async_submit_traced(spur_host_async(host), fn, qual, qual_len, payload, len,
-					  r->request_id, 0, trace->parent[0] ? trace->parent : NULL,
-					  trace->state[0] ? trace->state : NULL, &op, &conflict,
-					  why, sizeof(why));
-	if (rc == -EEXIST) {
-		existing(r, id, &conflict, true);
-		free(conflict.value);
-		return r;
-	}
-	if (rc == 0) {
-		r->status = SPUR_STATUS_ACCEPTED;
-		return r;
-	}
-	r->retry_after = 1;
-	return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException", "the event was not stored: %s", why);
-}
-
-/* 1 and `id` filled when the call has a key; 0 when not; -1 with r set
- * to the 400 when the key is invalid. */
-static int idem_prepare(struct spur_host *host, struct spur_fn *fn,
-			const struct spur_invoke_args *args, const char *payload, size_t len,
-			struct idem *id, struct spur_result *r)
-{
-	bool has_extras = args->struct_size >= offsetof(struct spur_invoke_args, route) +
-						sizeof(args->route);
-	bool has_raw = args->struct_size >= offsetof(struct spur_invoke_args, raw_body_len) +
-					    sizeof(args->raw_body_len) && args->raw_body;
-	if (has_raw) {	/* the body as received, not the envelope around it */
-		payload = args->raw_body;
-		len = args->raw_body_len;
-	}
-	const struct spur_route_config *rc = has_extras && args->route ?
-		spur_host_route_config(args->route) : NULL;
-	const struct spur_idem_config *ic = spur_idem_config(spur_fn_config(fn), rc);
-	if (!ic)
-		return 0;
-	char key[SPUR_IDEM_KEY_MAX + 1], why[256];
-	int k = spur_idem_key(ic, has_extras ? args->attrs : NULL, has_extras ? args->n_attrs : 0,
-			      payload, len, key, why, sizeof(why));
-	if (k < 0) {
-		fail(r, SPUR_STATUS_BAD_REQUEST, "InvalidParameterValueException", "%s", why);
-		return -1;
-	}
-	if (k == 0)
-		return 0;
-	snprintf(id->scoped, sizeof(id->scoped), "%s\n%s", spur_fn_config(fn)->name, key);
-	char labels[96];
-	snprintf(labels, sizeof(labels), "function=\"%s\"", spur_fn_name(fn));
-	id->replays = spur_counter_get(host, "spur_idempotent_replays_total",
-				       "Answers and events replayed for an idempotency key.", labels);
-	spur_idem_fingerprint(payload, len, id->fp);
-	id->ttl_ms = ic->ttl_ms;
-	return 1;
+		spur_result_fail(r, SPUR_STATUS_INTERNAL, "ServiceException", "out of memory");
 }
 
 /* A route with `queue:`: the body as received (else the payload) becomes
@@ -665,9 +514,10 @@ static struct spur_result *to_queue(struct spur_host *host, const struct spur_in
 		return r;
 	}
 	r->retry_after = 1;
-	return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException", "queue %s: %s", queue,
-		    rc == -EAGAIN ? "at its maximum depth" : rc == -ENOSPC ? "the disk is full" :
-		    rc == -ENODEV ? "no store is open" : spur_strerror(rc));
+	return spur_result_fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException", "queue %s: %s",
+				queue, rc == -EAGAIN ? "at its maximum depth" :
+				rc == -ENOSPC ? "the disk is full" :
+				rc == -ENODEV ? "no store is open" : spur_strerror(rc));
 }
 
 SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
@@ -694,15 +544,15 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 	size_t payload_len = args->payload_len ? args->payload_len : 2;
 	struct spur_json_error jerr;
 	if (spur_json_check(payload, payload_len, &jerr) < 0)
-		return fail(r, SPUR_STATUS_BAD_CONTENT, "InvalidRequestContentException",
-			    "Could not parse request body into json: %s at line %d column %d",
-			    jerr.text, jerr.line, jerr.column);
+		return spur_result_fail(r, SPUR_STATUS_BAD_CONTENT, "InvalidRequestContentException",
+					"Could not parse request body into json: %s at line %d column %d",
+					jerr.text, jerr.line, jerr.column);
 	struct spur_trace trace;
 	bool has_attrs = args->struct_size >= offsetof(struct spur_invoke_args, n_attrs) +
 					      sizeof(args->n_attrs);
 	spur_trace_from_attrs(has_attrs ? args->attrs : NULL, has_attrs ? args->n_attrs : 0, &trace);
-	struct idem id;
-	int keyed = idem_prepare(host, fn, args, payload, payload_len, &id, r);
+	struct spur_idem id;
+	int keyed = spur_idem_prepare(host, fn, args, payload, payload_len, &id, r);
 	if (keyed < 0)
 		return r;
 	if (keyed && !spur_host_async(host))
@@ -710,11 +560,11 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 	if (args->mode == SPUR_MODE_ASYNC) {
 		struct spur_async *a = spur_host_async(host);
 		if (!a)
-			return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
-				    "asynchronous invocation needs a store; none is open");
+			return spur_result_fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+						"asynchronous invocation needs a store; none is open");
 		if (keyed)
-			return submit_idempotent(host, fn, qual, qual_len, payload, payload_len, &id,
-						 &trace, r);
+			return spur_idem_submit(host, fn, qual, qual_len, payload, payload_len, &id,
+						&trace, r);
 		char why[256];
 		int rc = spur_async_submit_traced(a, fn, qual, qual_len, payload, payload_len,
 						  r->request_id, 0,
@@ -726,15 +576,15 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 			return r;
 		}
 		r->retry_after = 1;
-		return fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
-			    "the event was not stored: %s", why);
+		return spur_result_fail(r, SPUR_STATUS_UNAVAILABLE, "ServiceException",
+					"the event was not stored: %s", why);
 	}
 	if (keyed)
-		run_idempotent(host, fn, ver, qual, qual_len, payload, payload_len, &id,
-			       args->log_tail, &trace, r);
+		spur_idem_run(host, fn, ver, qual, qual_len, payload, payload_len, &id,
+			      args->log_tail, &trace, r);
 	else
-		run(host, fn, ver, qual, qual_len, payload, payload_len, 1, args->log_tail,
-		    &trace, r);
+		spur_invoke_run(host, fn, ver, qual, qual_len, payload, payload_len, 1,
+				args->log_tail, &trace, r);
 	return r;
 }
 
@@ -757,7 +607,8 @@ struct spur_result *spur_invoke_event(struct spur_host *host, const char *target
 		snprintf(trace.state, sizeof(trace.state), "%s", tracestate ? tracestate : "");
 	}
 	if (ver)
-		run(host, fn, ver, qual, qual_len, payload, len, attempt, false, &trace, r);
+		spur_invoke_run(host, fn, ver, qual, qual_len, payload, len, attempt, false,
+				&trace, r);
 	return r;
 }
 

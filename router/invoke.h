@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * invoke.h - the one invoke path (spur_invoke() in the SDK) and its
- * internal helpers.
+ * internal helpers: one run of a resolved function, and the setters of
+ * struct spur_result (its body stays in invoke.c) for idempotency.c.
  */
 #ifndef SPUR_INVOKE_INTERNAL_H
 #define SPUR_INVOKE_INTERNAL_H
@@ -11,6 +12,7 @@
 #include "spur/invoke.h"
 
 struct spur_host;
+struct spur_fn;
 struct spur_function;
 
 /* Run INIT once in a throwaway context (`spur check`). 0, or -EINVAL with
@@ -49,6 +51,25 @@ struct spur_result *spur_invoke_event(struct spur_host *host, const char *target
 				      const char *payload, size_t len,
 				      const char *request_id, unsigned attempt,
 				      const char *traceparent, const char *tracestate);
+
+/* One run of a resolved function (`qual` may be NULL): fills r with OK
+ * (result or function error) or THROTTLED. */
+void spur_invoke_run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+		     const char *qual, size_t qual_len, const char *payload, size_t payload_len,
+		     unsigned attempt, bool log_tail, const struct spur_trace *trace,
+		     struct spur_result *r);
+
+/* Setters of a result being built (the getters are the SDK's). _fail sets
+ * the status and the error (type: static; message: formatted) and returns
+ * r; _set_body takes ownership of `body` (malloc'd, or NULL). */
+struct spur_result *spur_result_fail(struct spur_result *r, enum spur_status st,
+				     const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void spur_result_set_status(struct spur_result *r, enum spur_status st);
+void spur_result_set_request_id(struct spur_result *r, const char *id);
+void spur_result_set_body(struct spur_result *r, char *body, size_t len);
+void spur_result_set_replayed(struct spur_result *r);
+void spur_result_set_retry_after(struct spur_result *r, int seconds);
 
 /* Split a FunctionName (name, name:qual, ARN, partial ARN) and an optional
  * separate qualifier. Returns 0, or -EINVAL with a message in `why`.

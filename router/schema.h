@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * schema.h - the table-driven option walker shared by config.c and option.c.
+ * schema.h - the table-driven option walker shared by config.c,
+ * config_sections.c and option.c.
  * Internal to the router: plugins see only the public spur/option.h.
  *
  * A leaf setting is a struct spur_option (the SDK's own type) wrapped in a
  * struct spur_field that adds nested sections, custom kinds and flags.
  * option.c implements the walker, the value parsers, the messages and the
- * config's memory pool; config.c holds the schema tables of SPEC §4.2 and
- * the custom kinds (functions, routes, env, aliases).
+ * config's memory pool; config.c and config_sections.c hold the schema
+ * tables of SPEC §4.2 and the custom kinds (functions, routes, env,
+ * aliases; queues, destinations, mappings).
  *
  * Everything here runs on the loading thread, inside one config load or
  * one spur_config_plugin_options() call; a struct spur_walk lives on the

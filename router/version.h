@@ -101,10 +101,6 @@ int spur_event_config_put(struct spur_host *h, struct spur_fn *fn, int max_retri
 			  int max_age_s, char *why, size_t whylen);
 int spur_event_config_get(struct spur_fn *fn, int *max_retries, int *max_age_s);
 
-/* The SHA-256 (hex and base64) and size of code as it is on disk, by the
- * same walk a snapshot makes ($LATEST's CodeSha256). */
-int spur_version_hash_code(const char *src, char hex[65], char b64[48], int64_t *size);
-
 /* At start, after the store opened: the published versions, API aliases
  * and settings the store holds, then the config's aliases and
  * provisioned contexts (which win). Errors go to err; -EINVAL if any. */
