@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cli.h - the client commands of `spur` (invoke, queue, event, publish,
- * alias, versions; top in top.c): they talk to a
+ * cli.h - the client commands of `spur` (invoke, queue, event in cli.c;
+ * publish, alias, versions in cli_lambda.c; top in top.c): they talk to a
  * running router over HTTP, like the AWS CLI does.
  */
 #ifndef SPUR_CLI_H
 #define SPUR_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "util.h"
 
 /* Exit codes of SPEC §4.1. */
@@ -36,12 +37,18 @@ int spur_cli_http_call(const char *cmd, const char *endpoint, const char *method
 		       const char *const *headers, struct spur_cli_reply *r, long *status);
 /* endpoint, or the default http://127.0.0.1:8080 when NULL or empty. */
 const char *spur_cli_endpoint(const char *endpoint);
+/* Append s to b percent-encoded (everything but RFC 3986 unreserved). */
+void spur_cli_url_escape(struct spur_buf *b, const char *s);
+/* The arguments of a command that takes only -e and one operand:
+ * -1 and *endpoint set, or the exit code to return (help, usage). */
+int spur_cli_endpoint_and_operand(int argc, char **argv, void (*show_usage)(FILE *),
+				  const char **endpoint);
 
 int spur_cli_invoke(int argc, char **argv);
 /* spur queue ls | peek | replay | purge; spur event ID (the admin API). */
 int spur_cli_queue(int argc, char **argv);
 int spur_cli_event(int argc, char **argv);
-/* spur publish | alias | versions (the Lambda management API). */
+/* spur publish | alias | versions (the Lambda management API; cli_lambda.c). */
 int spur_cli_publish(int argc, char **argv);
 int spur_cli_alias(int argc, char **argv);
 int spur_cli_versions(int argc, char **argv);

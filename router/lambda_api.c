@@ -29,6 +29,10 @@
  * Lambda's request validation says it), -ESTALE 412
  * PreconditionFailedException, else 500 ServiceException.
  *
+ * Request dispatch and the handlers live here; the JSON shapes Lambda
+ * replies with (FunctionConfiguration, AliasConfiguration, ...) and the
+ * body member readers are in lambda_json.c.
+ *
  * Threads: any caller thread; no state of its own.
  */
 #include <errno.h>
@@ -39,8 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/utsname.h>
-#include <time.h>
 
 #include "admin.h"
 #include "config.h"
@@ -48,6 +50,7 @@
 #include "host.h"
 #include "invoke.h"
 #include "lambda_api.h"
+#include "lambda_json.h"
 #include "util.h"
 #include "version.h"
 
@@ -214,173 +217,22 @@ static struct spur_admin_reply *no_qualifier(struct req *r)
 
 /* --- shapes ------------------------------------------------------------------------ */
 
-static void iso8601(int64_t ms, char out[40])
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%03d+0000", (int)(ms % 1000));
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *arch(void)
-{
-	static char m[16];
-	struct utsname u;
-	if (!m[0]) {
-		const char *a = uname(&u) == 0 && (strcmp(u.machine, "aarch64") == 0 ||
-						   strcmp(u.machine, "arm64") == 0) ? "arm64" : "x86_64";
-		snprintf(m, sizeof(m), "%s", a);
-	}
-	return m;
-}
-
-static const char *lambda_runtime(const char *rt)
-{
-	if (!rt || strcmp(rt, "lua") == 0)
-		return "lua5.4";
-	if (strcmp(rt, "native") == 0)
-		return "provided";
-	return rt;
-}
-
-/* The function's ARN, qualified by `qual` unless NULL or "". */
-static json_t *arn_of(struct req *r, const char *qual)
-{
-	const char *arn = spur_fn_arn(r->fn);
-	if (!qual || !*qual)
-		return json_string(arn);
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s:%s", arn, qual);
-	return json_string(buf);
-}
-
-/* Lambda's FunctionConfiguration of one version; arn_qual qualifies the
- * FunctionArn (NULL: unqualified). */
-static json_t *fn_configuration(struct req *r, const struct spur_version_info *v,
-				const char *arn_qual)
-{
-	const struct spur_fn_config *fc = v->settings ? v->settings : spur_fn_config(r->fn);
-	char lm[40], role[128], handler[512];
-	const char *code = fc->code ? fc->code : "";
-	const char *base = strrchr(code, '/') ? strrchr(code, '/') + 1 : code;
-	const char *dot = strrchr(base, '.');
-	int64_t tmo = (fc->timeout_ms + 999) / 1000;
-
-	iso8601(v->last_modified_ms, lm);
-	snprintf(role, sizeof(role), "arn:aws:iam::%s:role/spur", r->cfg->arn_account);
-	snprintf(handler, sizeof(handler), "%.*s.%s", dot && dot != base ? (int)(dot - base) :
-		 (int)strlen(base), base, fc->handler ? fc->handler : "handle");
-	json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:s, s:s,"
-			      " s:s, s:s, s:s, s:s, s:[s], s:{s:I}, s:{s:s}}",
-			      "FunctionName", spur_fn_name(r->fn),
-			      "FunctionArn", arn_of(r, arn_qual),
-			      "Runtime", lambda_runtime(fc->runtime),
-			      "Role", role,
-			      "Handler", handler,
-			      "CodeSize", (json_int_t)v->code_size,
-			      "Description", v->description ? v->description : "",
-			      "Timeout", (json_int_t)(tmo < 1 ? 1 : tmo),
-			      "MemorySize", (json_int_t)(fc->memory >> 20),
-			      "LastModified", lm,
-			      "CodeSha256", v->code_sha256 ? v->code_sha256 : "",
-			      "Version", v->version,
-			      "RevisionId", v->revision_id ? v->revision_id : "",
-			      "State", "Active",
-			      "LastUpdateStatus", "Successful",
-			      "PackageType", "Zip",
-			      "Architectures", arch(),
-			      "EphemeralStorage", "Size", (json_int_t)(fc->tmp_size >> 20),
-			      "TracingConfig", "Mode", "PassThrough");
-	if (o && fc->n_env) {
-		json_t *vars = json_object();
-		for (size_t i = 0; vars && i < fc->n_env; i++)
-			json_object_set_new(vars, fc->env[i].key, json_string(fc->env[i].value));
-		json_object_set_new(o, "Environment", json_pack("{s:o}", "Variables", vars));
-	}
-	return o;
-}
-
-static json_t *alias_configuration(struct req *r, const struct spur_alias_info *a)
-{
-	json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:s}", "AliasArn", arn_of(r, a->name),
-			      "Name", a->name, "FunctionVersion", a->version,
-			      "Description", a->description ? a->description : "",
-			      "RevisionId", a->revision_id ? a->revision_id : "");
-	if (o && a->extra_version)
-		json_object_set_new(o, "RoutingConfig",
-				    json_pack("{s:{s:f}}", "AdditionalVersionWeights",
-					      a->extra_version, a->extra_weight));
-	return o;
-}
-
-/* Collecting callbacks. */
-struct collect {
-	struct req *r;
-	json_t *list;		/* array, or NULL: keep the first in one */
-	json_t *one;
-	const char *arn_qual;	/* for one: the ARN's qualifier; "-": the version's */
-	bool qualified_latest;	/* lists: $LATEST qualified too */
-	const char *only_version;	/* ListAliases ?FunctionVersion= */
-	char version[64];	/* alias: its primary version */
-};
-
-static void version_cb(void *ud, const struct spur_version_info *v)
-{
-	struct collect *c = ud;
-	const char *q = NULL;
-	if (c->list)
-		q = strcmp(v->version, "$LATEST") != 0 || c->qualified_latest ? v->version : NULL;
-	else if (c->arn_qual)
-		q = strcmp(c->arn_qual, "-") == 0 ? v->version : c->arn_qual;
-	json_t *o = fn_configuration(c->r, v, q);
-	if (c->list)
-		json_array_append_new(c->list, o);
-	else if (!c->one)
-		c->one = o;
-	else
-		json_decref(o);
-}
-
-static void alias_cb(void *ud, const struct spur_alias_info *a)
-{
-	struct collect *c = ud;
-	if (c->only_version && strcmp(a->version, c->only_version) != 0 &&
-	    !(a->extra_version && strcmp(a->extra_version, c->only_version) == 0))
-		return;
-	json_t *o = alias_configuration(c->r, a);
-	snprintf(c->version, sizeof(c->version), "%s", a->version);
-	if (c->list)
-		json_array_append_new(c->list, o);
-	else if (!c->one)
-		c->one = o;
-	else
-		json_decref(o);
-}
-
 /* The configuration of r->qual (a version, $LATEST or an alias). */
 static struct spur_admin_reply *qualified_configuration(struct req *r, json_t **out)
 {
-	struct collect c = { .r = r };
+	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn };
 	const char *q = r->qual[0] ? r->qual : "$LATEST";
 	int rc;
 	if (strcmp(q, "$LATEST") == 0 || is_digits(q)) {
 		c.arn_qual = strcmp(q, "$LATEST") == 0 && !r->qual[0] ? NULL : "-";
-		rc = spur_version_get(r->fn, q, version_cb, &c);
+		rc = spur_version_get(r->fn, q, spur_lambda_version_cb, &c);
 	} else {
-		struct collect a = { .r = r };
-		rc = spur_alias_get(r->fn, q, alias_cb, &a);
+		struct spur_lambda_collect a = { .cfg = r->cfg, .fn = r->fn };
+		rc = spur_alias_get(r->fn, q, spur_lambda_alias_cb, &a);
 		json_decref(a.one);
 		c.arn_qual = q;
 		if (rc >= 0)
-			rc = spur_version_get(r->fn, a.version, version_cb, &c);
+			rc = spur_version_get(r->fn, a.version, spur_lambda_version_cb, &c);
 	}
 	if (rc < 0 || !c.one) {
 		json_decref(c.one);
@@ -395,28 +247,6 @@ static struct spur_admin_reply *qualified_configuration(struct req *r, json_t **
 
 /* --- body members --------------------------------------------------------------- */
 
-/* A string member: 0 absent/null, 1 found, -1 not a string. */
-static int member_str(json_t *body, const char *key, const char **out)
-{
-	json_t *v = json_object_get(body, key);
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -1;
-	*out = json_string_value(v);
-	return 1;
-}
-
-static int member_int(json_t *body, const char *key, json_int_t *out)
-{
-	json_t *v = json_object_get(body, key);
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v))
-		return -1;
-	*out = json_integer_value(v);
-	return 1;
-}
 
 static struct spur_admin_reply *bad_type(const char *key, const char *want)
 {
@@ -435,13 +265,13 @@ static struct spur_admin_reply *list_functions(struct req *r)
 			    "'functionVersion' failed to satisfy constraint: Member must satisfy "
 			    "enum value set: [ALL]", fv);
 	const struct spur_registry *reg = spur_host_registry(r->host);
-	struct collect c = { .r = r, .list = json_array() };
+	struct spur_lambda_collect c = { .cfg = r->cfg, .list = json_array() };
 	if (!c.list)
 		return NULL;
 	for (size_t i = 0; i < spur_registry_count(reg); i++) {
-		c.r->fn = spur_registry_at(reg, i);
-		int rc = fv[0] ? spur_version_list(c.r->fn, version_cb, &c) :
-			spur_version_get(c.r->fn, "$LATEST", version_cb, &c);
+		c.fn = spur_registry_at(reg, i);
+		int rc = fv[0] ? spur_version_list(c.fn, spur_lambda_version_cb, &c) :
+			spur_version_get(c.fn, "$LATEST", spur_lambda_version_cb, &c);
 		if (rc < 0 && rc != -ENOENT) {
 			json_decref(c.list);
 			return fail_rc(rc, NULL, "could not list functions");
@@ -486,18 +316,18 @@ static struct spur_admin_reply *delete_function(struct req *r)
 static struct spur_admin_reply *publish_version(struct req *r)
 {
 	const char *desc = NULL, *sha = NULL, *rev = NULL;
-	if (member_str(r->body, "Description", &desc) < 0)
+	if (spur_lambda_member_str(r->body, "Description", &desc) < 0)
 		return bad_type("description", "a string");
-	if (member_str(r->body, "CodeSha256", &sha) < 0)
+	if (spur_lambda_member_str(r->body, "CodeSha256", &sha) < 0)
 		return bad_type("codeSha256", "a string");
-	if (member_str(r->body, "RevisionId", &rev) < 0)
+	if (spur_lambda_member_str(r->body, "RevisionId", &rev) < 0)
 		return bad_type("revisionId", "a string");
 	if (desc && strlen(desc) > 256)
 		return fail(400, E_VALIDATION, "1 validation error detected: Value at 'description' "
 			    "failed to satisfy constraint: Member must have length less than or equal to 256");
-	struct collect c = { .r = r, .arn_qual = "-" };
+	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn, .arn_qual = "-" };
 	bool created = false;
-	int rc = spur_version_publish(r->host, r->fn, desc, sha, rev, &created, version_cb, &c,
+	int rc = spur_version_publish(r->host, r->fn, desc, sha, rev, &created, spur_lambda_version_cb, &c,
 				      r->why, sizeof(r->why));
 	if (rc < 0) {
 		json_decref(c.one);
@@ -509,10 +339,11 @@ static struct spur_admin_reply *publish_version(struct req *r)
 
 static struct spur_admin_reply *list_versions(struct req *r)
 {
-	struct collect c = { .r = r, .list = json_array(), .qualified_latest = true };
+	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn, .list = json_array(),
+					 .qualified_latest = true };
 	if (!c.list)
 		return NULL;
-	int rc = spur_version_list(r->fn, version_cb, &c);
+	int rc = spur_version_list(r->fn, spur_lambda_version_cb, &c);
 	if (rc < 0) {
 		json_decref(c.list);
 		return fail_rc(rc, NULL, "could not list the versions");
@@ -590,7 +421,7 @@ static struct spur_admin_reply *put_alias(struct req *r, const char *name, bool 
 	struct spur_admin_reply *e;
 	int got;
 
-	if (member_str(r->body, "Name", &body_name) < 0)
+	if (spur_lambda_member_str(r->body, "Name", &body_name) < 0)
 		return bad_type("name", "a string");
 	if (create) {
 		if (!body_name)
@@ -600,26 +431,26 @@ static struct spur_admin_reply *put_alias(struct req *r, const char *name, bool 
 	}
 	if ((e = check_alias_name(name)))
 		return e;
-	if ((got = member_str(r->body, "FunctionVersion", &version)) < 0)
+	if ((got = spur_lambda_member_str(r->body, "FunctionVersion", &version)) < 0)
 		return bad_type("functionVersion", "a string");
 	if (create && !version)
 		return fail(400, E_VALIDATION, "1 validation error detected: Value null at "
 			    "'functionVersion' failed to satisfy constraint: Member must not be null");
 	if (version && (e = check_version(version)))
 		return e;
-	if (member_str(r->body, "Description", &desc) < 0)
+	if (spur_lambda_member_str(r->body, "Description", &desc) < 0)
 		return bad_type("description", "a string");
-	if (member_str(r->body, "RevisionId", &rev) < 0)
+	if (spur_lambda_member_str(r->body, "RevisionId", &rev) < 0)
 		return bad_type("revisionId", "a string");
 	if ((e = routing_config(r->body, &has_routing, &extra, &weight)))
 		return e;
 
 	/* UpdateAlias: what is not given stays as it is. */
-	struct collect cur = { .r = r };
+	struct spur_lambda_collect cur = { .cfg = r->cfg, .fn = r->fn };
 	char cur_version[64] = "", cur_extra[64] = "", cur_desc[512] = "";
 	double cur_weight = 0;
 	if (!create) {
-		int rc = spur_alias_get(r->fn, name, alias_cb, &cur);
+		int rc = spur_alias_get(r->fn, name, spur_lambda_alias_cb, &cur);
 		if (rc < 0 || !cur.one) {
 			json_decref(cur.one);
 			if (rc == -ENOENT || rc >= 0)
@@ -653,9 +484,9 @@ static struct spur_admin_reply *put_alias(struct req *r, const char *name, bool 
 		return fail(400, E_PARAM, "$LATEST is not supported for an alias pointing to more "
 			    "than 1 version");
 
-	struct collect c = { .r = r };
+	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn };
 	int rc = spur_alias_put(r->host, r->fn, name, create, version, extra, weight, desc, rev,
-				alias_cb, &c, r->why, sizeof(r->why));
+				spur_lambda_alias_cb, &c, r->why, sizeof(r->why));
 	if (rc < 0) {
 		json_decref(c.one);
 		if (rc == -ENOENT && !r->why[0])
@@ -670,8 +501,8 @@ static struct spur_admin_reply *put_alias(struct req *r, const char *name, bool 
 
 static struct spur_admin_reply *get_alias(struct req *r, const char *name)
 {
-	struct collect c = { .r = r };
-	int rc = spur_alias_get(r->fn, name, alias_cb, &c);
+	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn };
+	int rc = spur_alias_get(r->fn, name, spur_lambda_alias_cb, &c);
 	if (rc < 0 || !c.one) {
 		json_decref(c.one);
 		if (rc == -ENOENT || rc >= 0)
@@ -684,12 +515,12 @@ static struct spur_admin_reply *get_alias(struct req *r, const char *name)
 static struct spur_admin_reply *list_aliases(struct req *r)
 {
 	char fv[64];
-	struct collect c = { .r = r, .list = json_array() };
+	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn, .list = json_array() };
 	if (!c.list)
 		return NULL;
 	if (query_get(r->query, "FunctionVersion", fv, sizeof(fv)) && fv[0])
 		c.only_version = fv;
-	int rc = spur_alias_list(r->fn, alias_cb, &c);
+	int rc = spur_alias_list(r->fn, spur_lambda_alias_cb, &c);
 	if (rc < 0) {
 		json_decref(c.list);
 		return fail_rc(rc, NULL, "could not list the aliases");
@@ -722,7 +553,7 @@ static struct spur_admin_reply *concurrency(struct req *r)
 			reply_empty(204);
 	}
 	json_int_t n;
-	int got = member_int(r->body, "ReservedConcurrentExecutions", &n);
+	int got = spur_lambda_member_int(r->body, "ReservedConcurrentExecutions", &n);
 	if (got < 0)
 		return bad_type("reservedConcurrentExecutions", "an integer");
 	if (got == 0)
@@ -739,45 +570,6 @@ static struct spur_admin_reply *concurrency(struct req *r)
 	return reply(200, json_pack("{s:I}", "ReservedConcurrentExecutions", n));
 }
 
-static json_t *provisioned_shape(struct req *r, const char *qual, int requested, int ready,
-				 bool with_arn)
-{
-	char lm[40];
-	iso8601(now_ms(), lm);
-	json_t *o = json_pack("{s:i, s:i, s:i, s:s, s:s}",
-			      "RequestedProvisionedConcurrentExecutions", requested,
-			      "AvailableProvisionedConcurrentExecutions", ready,
-			      "AllocatedProvisionedConcurrentExecutions", ready,
-			      "Status", ready >= requested ? "READY" : "IN_PROGRESS",
-			      "LastModified", lm);
-	if (o && with_arn)
-		json_object_set_new(o, "FunctionArn", arn_of(r, qual));
-	return o;
-}
-
-struct pc_list {
-	struct req *r;
-	json_t *list;
-};
-
-static void pc_one(struct pc_list *l, const char *qual)
-{
-	int requested = 0, ready = 0;
-	if (strcmp(qual, "$LATEST") == 0 ||
-	    spur_provisioned_get(l->r->fn, qual, &requested, &ready) < 0)
-		return;
-	json_array_append_new(l->list, provisioned_shape(l->r, qual, requested, ready, true));
-}
-
-static void pc_version_cb(void *ud, const struct spur_version_info *v)
-{
-	pc_one(ud, v->version);
-}
-
-static void pc_alias_cb(void *ud, const struct spur_alias_info *a)
-{
-	pc_one(ud, a->name);
-}
 
 static struct spur_admin_reply *provisioned(struct req *r)
 {
@@ -785,12 +577,10 @@ static struct spur_admin_reply *provisioned(struct req *r)
 	const char *q = r->qual;
 	char list[16];
 	if (!q[0] && strcmp(m, "GET") == 0 && query_get(r->query, "List", list, sizeof(list))) {
-		struct pc_list l = { .r = r, .list = json_array() };
-		if (!l.list)
+		json_t *pcs = spur_lambda_provisioned_list(r->fn);
+		if (!pcs)
 			return NULL;
-		spur_version_list(r->fn, pc_version_cb, &l);
-		spur_alias_list(r->fn, pc_alias_cb, &l);
-		return reply(200, json_pack("{s:o}", "ProvisionedConcurrencyConfigs", l.list));
+		return reply(200, json_pack("{s:o}", "ProvisionedConcurrencyConfigs", pcs));
 	}
 	if (!q[0])
 		return fail(400, E_VALIDATION, "1 validation error detected: Value null at 'qualifier' "
@@ -806,7 +596,7 @@ static struct spur_admin_reply *provisioned(struct req *r)
 				    "this function");
 		if (rc < 0)
 			return fail_rc(rc, NULL, "could not read the provisioned concurrency");
-		return reply(200, provisioned_shape(r, q, requested, ready, false));
+		return reply(200, spur_lambda_provisioned_shape(r->fn, q, requested, ready, false));
 	}
 	if (strcmp(m, "DELETE") == 0) {
 		if (spur_provisioned_get(r->fn, q, &requested, &ready) == -ENOENT)
@@ -817,7 +607,7 @@ static struct spur_admin_reply *provisioned(struct req *r)
 			reply_empty(204);
 	}
 	json_int_t n;
-	int got = member_int(r->body, "ProvisionedConcurrentExecutions", &n);
+	int got = spur_lambda_member_int(r->body, "ProvisionedConcurrentExecutions", &n);
 	if (got < 0)
 		return bad_type("provisionedConcurrentExecutions", "an integer");
 	if (got == 0 || n < 1 || n > 100000)
@@ -831,25 +621,9 @@ static struct spur_admin_reply *provisioned(struct req *r)
 		requested = (int)n;
 		ready = 0;
 	}
-	return reply(202, provisioned_shape(r, q, requested, ready, false));
+	return reply(202, spur_lambda_provisioned_shape(r->fn, q, requested, ready, false));
 }
 
-static json_t *event_config_shape(struct req *r)
-{
-	int retries = -1, age = -1;
-	spur_event_config_get(r->fn, &retries, &age);
-	json_t *o = json_pack("{s:o, s:f}", "FunctionArn",
-			      arn_of(r, r->qual[0] ? r->qual : "$LATEST"),
-			      "LastModified", (double)now_ms() / 1000.0);
-	if (o && retries >= 0)
-		json_object_set_new(o, "MaximumRetryAttempts", json_integer(retries));
-	if (o && age >= 0)
-		json_object_set_new(o, "MaximumEventAgeInSeconds", json_integer(age));
-	if (o)
-		json_object_set_new(o, "DestinationConfig", json_pack("{s:{}, s:{}}", "OnSuccess",
-								       "OnFailure"));
-	return o;
-}
 
 static struct spur_admin_reply *event_invoke_config(struct req *r, bool list)
 {
@@ -860,19 +634,19 @@ static struct spur_admin_reply *event_invoke_config(struct req *r, bool list)
 	if (list)
 		return strcmp(m, "GET") == 0 ?
 			reply(200, json_pack("{s:[o]}", "FunctionEventInvokeConfigs",
-					     event_config_shape(r))) :
+					     spur_lambda_event_config_shape(r->fn, r->qual))) :
 			fail(405, E_UNKNOWN, "method %s not allowed here (allowed: GET)", m);
 	if (strcmp(m, "GET") == 0)
-		return reply(200, event_config_shape(r));
+		return reply(200, spur_lambda_event_config_shape(r->fn, r->qual));
 	if (strcmp(m, "DELETE") == 0) {
 		int rc = spur_event_config_put(r->host, r->fn, -1, -1, r->why, sizeof(r->why));
 		return rc < 0 ? fail_rc(rc, r->why, "could not reset the event invoke config") :
 			reply_empty(204);
 	}
 	json_int_t retries = -1, age = -1;
-	if (member_int(r->body, "MaximumRetryAttempts", &retries) < 0)
+	if (spur_lambda_member_int(r->body, "MaximumRetryAttempts", &retries) < 0)
 		return bad_type("maximumRetryAttempts", "an integer");
-	if (member_int(r->body, "MaximumEventAgeInSeconds", &age) < 0)
+	if (spur_lambda_member_int(r->body, "MaximumEventAgeInSeconds", &age) < 0)
 		return bad_type("maximumEventAgeInSeconds", "an integer");
 	json_t *dc = json_object_get(r->body, "DestinationConfig");
 	if (dc && !json_is_null(dc) && (!json_is_object(dc) ||
@@ -893,7 +667,7 @@ static struct spur_admin_reply *event_invoke_config(struct req *r, bool list)
 				       sizeof(r->why));
 	if (rc < 0)
 		return fail_rc(rc, r->why, "could not set the event invoke config");
-	return reply(200, event_config_shape(r));
+	return reply(200, spur_lambda_event_config_shape(r->fn, r->qual));
 }
 
 /* --- dispatch ------------------------------------------------------------------------ */
