@@ -7,8 +7,9 @@
  * routes) and one struct http_req per HTTP request, from the request line
  * (MHD's URI log callback) to MHD_OPTION_NOTIFY_COMPLETED. listen.c owns
  * the MHD daemons, one struct http_conn per TCP connection and the header
- * watchdog thread. invoke_api.c serves the Lambda Invoke API, routes.c
- * the configured routes, verify.c their signature checks, apigw.c their
+ * watchdog thread. reply.c builds and queues the responses all of them
+ * send. invoke_api.c serves the Lambda Invoke API, routes.c the
+ * configured routes, verify.c their signature checks, apigw.c their
  * API Gateway HTTP API v2.0 events and answers, cloudevents.c the
  * CloudEvents a route may receive instead. Requests run in the MHD
  * thread serving their connection: its own thread (`threads: 0`) or one
@@ -156,7 +157,7 @@ struct http_req {
 	char **params;			/* route->n_params decoded values; one block */
 };
 
-/* --- http.c: responses shared by both APIs ------------------------------ */
+/* --- reply.c: responses shared by both APIs ----------------------------- */
 
 /* A response around `body` (malloc()ed; moves to MHD, freed here on
  * failure), Content-Type application/json. NULL when out of memory. */
@@ -175,6 +176,11 @@ enum MHD_Result spur_http_error(struct http_req *rq, struct MHD_Connection *c,
 				unsigned status, const char *type,
 				const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* The JSON body of that error (malloc()ed, *len bytes), also written by
+ * hand mid-body (http.c's reject_now). `type` is unused here (the header
+ * carries it). NULL when out of memory. */
+char *spur_http_error_body(struct http_req *rq, unsigned status, const char *type,
+			   const char *msg, size_t *len);
 /* Our request id (a UUID v4), made on first use. */
 const char *spur_http_request_id(struct http_req *rq);
 /* Percent-decode [s, s+n) into a new string; `plus` turns '+' into ' '.
@@ -196,7 +202,9 @@ enum MHD_Result spur_http_problem(struct http_req *rq, struct MHD_Connection *c,
 /* Idempotent-Replayed: true on a replayed answer. */
 void spur_http_mark_replayed(struct MHD_Response *r, const struct spur_result *res);
 
-/* The MHD callbacks listen.c registers (http.c). */
+/* --- http.c: request intake ---------------------------------------------- */
+
+/* The MHD callbacks listen.c registers. */
 enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
 				    const char *url, const char *method,
 				    const char *version, const char *upload_data,

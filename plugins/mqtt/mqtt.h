@@ -2,8 +2,9 @@
 /*
  * mqtt.h - what the files of the mqtt plugin share: the instance (one
  * libmosquitto client per `mqtt:` section), its options, and the entry
- * points of ingress.c (messages in: routes) and egress.c (records out:
- * the mqtt destination). mqtt.c owns the connection; see its top comment
+ * points of ingress.c (messages in: routes), event.c (what a message
+ * says: its event and redelivery digest) and egress.c (records out: the
+ * mqtt destination). mqtt.c owns the connection; see its top comment
  * for the threads and the ack window.
  */
 #ifndef SPUR_MQTT_PLUGIN_H
@@ -11,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <jansson.h>
 #include <mosquitto.h>
 
 #include "spur/plugin.h"
@@ -144,12 +146,38 @@ void spur_mq_collect(struct mq *m);
 bool spur_mq_drain(struct mq *m);
 void spur_mq_wake(struct mq *m);	/* any thread: the network thread looks again */
 
+/* event.c: what a message says, read once on the network thread */
+struct mq_in {
+	const struct mosquitto_message *msg;
+	const mosquitto_property *props;
+	char *content_type, *response_topic;
+	void *corr;
+	uint16_t corr_len;
+	uint32_t expiry;
+	bool has_expiry;
+	struct spur_attr *attrs;
+	char **attr_strs;		/* owned names and values, 2 per attr */
+	size_t n_attrs;
+	json_t *payload;		/* decoded JSON, or NULL */
+	bool utf8;
+	char *event;
+	size_t event_len;
+	uint64_t digest;
+};
+int spur_mq_read_props(struct mq_in *in);	/* content type .. user properties */
+int spur_mq_build_event(struct mq *m, struct mq_in *in);	/* in->event, in->payload, in->utf8 */
+uint64_t spur_mq_digest(const struct mq_in *in);	/* identifies a redelivery */
+void spur_mq_in_fini(struct mq_in *in);
+/* The redelivery ring m->dedup (network thread only). */
+bool spur_mq_dedup_seen(struct mq *m, uint64_t d);
+void spur_mq_dedup_remember(struct mq *m, uint64_t d);
+
 /* egress.c */
 extern const struct spur_destination spur_mq_destination;
 void spur_mq_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
 			const mosquitto_property *props);
 
-/* Small shared helpers (ingress.c). */
+/* Small shared helpers (event.c). */
 bool spur_mq_filters_overlap(const char *a, const char *b);
 bool spur_mq_utf8_valid(const unsigned char *s, size_t n);
 char *spur_mq_base64(const void *data, size_t n);	/* caller frees */
