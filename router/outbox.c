@@ -58,6 +58,7 @@ struct dest {
 	enum { DEST_PLUGIN, DEST_QUEUE, DEST_FUNCTION } kind;
 	char *target;				/* queue name / function target */
 	bool used;				/* in the current batch */
+	struct spur_counter *counted[3];	/* deliveries: ok, retry, dropped (by outcome) */
 	struct dest *next;
 };
 
@@ -304,9 +305,19 @@ static enum spur_deliver deliver_function(struct spur_outbox *ob, struct dest *d
 
 /* --- the outbox thread ------------------------------------------------------ */
 
-/* spur_destination_deliveries_total{destination,outcome}; label values escaped. */
-static void count_delivery(struct spur_outbox *ob, const char *dest, const char *outcome)
+/* spur_destination_deliveries_total{destination,outcome}; label values
+ * escaped. The handle is looked up once per open destination (the lookup
+ * takes the metrics lock); a destination that did not open is rare. */
+static void count_delivery(struct spur_outbox *ob, struct dest *d, const char *dest,
+			   enum spur_deliver res)
 {
+	static const char *const outcome_name[] = { "ok", "retry", "dropped" };
+	struct spur_counter **slot = d ? &d->counted[res] : NULL;
+	if (slot && *slot) {
+		spur_counter_add(*slot, 1);
+		return;
+	}
+	const char *outcome = outcome_name[res];
 	char labels[600];
 	size_t o = 0;
 	o += (size_t)snprintf(labels, sizeof(labels), "destination=\"");
@@ -316,12 +327,16 @@ static void count_delivery(struct spur_outbox *ob, const char *dest, const char 
 		labels[o++] = *p == '\n' ? ' ' : *p;
 	}
 	snprintf(labels + o, sizeof(labels) - o, "\",outcome=\"%s\"", outcome);
-	spur_counter_add(spur_counter_get(ob->host, "spur_destination_deliveries_total",
-					  "Record deliveries by destination and outcome.", labels), 1);
+	struct spur_counter *c = spur_counter_get(ob->host, "spur_destination_deliveries_total",
+						  "Record deliveries by destination and outcome.",
+						  labels);
+	if (slot)
+		*slot = c;
+	spur_counter_add(c, 1);
 }
 
 static void settle(struct spur_outbox *ob, struct spur_outbox_entry **batch,
-		   enum spur_deliver *res, char (*why)[256], size_t n)
+		   struct dest **where, enum spur_deliver *res, char (*why)[256], size_t n)
 {
 	struct spur_store_op ops[OUTBOX_BATCH];
 	char *attrs[OUTBOX_BATCH] = { 0 };
@@ -329,8 +344,7 @@ static void settle(struct spur_outbox *ob, struct spur_outbox_entry **batch,
 	int64_t now = spur_store_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct spur_outbox_entry *e = batch[i];
-		count_delivery(ob, e->dest, res[i] == SPUR_DELIVER_OK ? "ok" :
-			       res[i] == SPUR_DELIVER_RETRY ? "retry" : "dropped");
+		count_delivery(ob, where[i], e->dest, res[i]);
 		if (res[i] == SPUR_DELIVER_OK) {
 			ops[i] = (struct spur_store_op){ .kind = SPUR_STORE_DELETE, .id = e->id };
 			continue;
@@ -411,7 +425,7 @@ static void deliver_batch(struct spur_outbox *ob, struct spur_outbox_entry **bat
 				snprintf(why[i], sizeof(why[i]), "flush: %s", spur_strerror(rc));
 			}
 	}
-	settle(ob, batch, res, why, n);
+	settle(ob, batch, where, res, why, n);
 }
 
 static void *outbox_main(void *arg)
