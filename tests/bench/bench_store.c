@@ -35,7 +35,7 @@
 
 #include "config.h"
 #include "host.h"
-#include "plugin.h"
+#include "loader.h"
 
 static double now_s(void)
 {

@@ -14,7 +14,7 @@
 #include "function.h"
 #include "host.h"
 #include "invoke.h"
-#include "plugin.h"
+#include "loader.h"
 #include "util.h"
 
 static const char *counter_lua =

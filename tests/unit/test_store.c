@@ -24,7 +24,7 @@
 
 #include "config.h"
 #include "harness.h"
-#include "plugin.h"
+#include "loader.h"
 #include "spur/plugin.h"
 
 struct fx {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * plugin.c - the plugin loader (see plugin.h).
+ * loader.c - the plugin loader (see loader.h).
  * Runs once at start (and at `spur check`); nothing here is on a hot path.
  * The descriptor is copied into a zeroed struct of the host's size, reading
  * no more than the plugin's struct_size, so a plugin built against an older
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "plugin.h"
+#include "loader.h"
 #include "util.h"
 
 #ifndef SPUR_BUILD_ROOT

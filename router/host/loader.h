@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * plugin.h - finding, checking and loading plugin modules.
+ * loader.h - finding, checking and loading plugin modules.
  *
  * Search order (the first plugin of a name wins; later ones are skipped
  * with a warning): `plugin_dir:` from the config, $SPUR_PLUGIN_PATH

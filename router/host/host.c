@@ -25,7 +25,7 @@
 #include "host.h"
 #include "invoke.h"
 #include "mapping.h"
-#include "plugin.h"
+#include "loader.h"
 #include "util.h"
 
 struct spur_route {
