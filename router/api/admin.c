@@ -43,8 +43,9 @@
 
 #include "admin.h"
 #include "admin_priv.h"
+#include "config.h"
 #include "version.h"
-#include "host.h"
+#include "queue.h"
 #include "lambda_api.h"
 #include "log.h"
 #include "mapping.h"
@@ -224,7 +225,7 @@ static bool cred_cb(void *ud, const char *name, const char *value)
 static void refused(struct spur_admin_call *c, unsigned status, const char *path, bool loopback,
 		    const char *why)
 {
-	spur_log_write(spur_host_log(c->host), SPUR_LOG_WARN, NULL,
+	spur_log_write(c->api->log, SPUR_LOG_WARN, NULL,
 		       "admin: %s %.200s from a %s peer refused (%u): %s", c->method, path,
 		       loopback ? "loopback" : "remote", status, why);
 }
@@ -234,7 +235,7 @@ static struct spur_admin_reply *authorize(struct spur_admin_call *c, const char 
 					  const char *query, const char *authorization,
 					  bool loopback)
 {
-	const struct spur_config *cfg = spur_host_config(c->host);
+	const struct spur_config *cfg = c->api->config;
 	const char *var = cfg->admin_token_env;
 	const char *token = var && *var ? getenv(var) : NULL;
 	struct query_cred qc = { .token = token && *token ? token : NULL };
@@ -276,7 +277,7 @@ struct found {
 static void event_msg_cb(void *ud, const struct spur_msg *m)
 {
 	struct found *f = ud;
-	if (strcmp(m->queue, SPUR_ADMIN_QUEUE_ASYNC) != 0)
+	if (strcmp(m->queue, SPUR_QUEUE_ASYNC) != 0)
 		return;
 	f->in_async = true;
 	f->attrs = m->attrs ? json_loadb(m->attrs, m->attrs_len, 0, NULL) : NULL;
@@ -345,7 +346,7 @@ static struct spur_admin_reply *event_get(struct spur_admin_call *c, const char 
 static struct spur_admin_reply *mappings_route(struct spur_admin_call *c,
 					       char (*seg)[MAX_SEGMENT], size_t n)
 {
-	struct spur_mappings *m = spur_host_mappings(c->host);
+	struct spur_mappings *m = c->api->mappings;
 	if (n == 1) {
 		if (strcmp(c->method, "GET") != 0)
 			return spur_admin_not_allowed(c->method, "GET");
@@ -368,7 +369,7 @@ static struct spur_admin_reply *mappings_route(struct spur_admin_call *c,
 
 /* --- queue intake (ingress: no admin token) ---------------------------------------- */
 
-static struct spur_admin_reply *put_reply(struct spur_host *host, const char *queue, int rc)
+static struct spur_admin_reply *put_reply(const struct spur_api *api, const char *queue, int rc)
 {
 	if (rc == -EAGAIN)
 		return spur_admin_reply_errorf(503, "queue %s is at its maximum depth; retry later", queue);
@@ -378,12 +379,12 @@ static struct spur_admin_reply *put_reply(struct spur_host *host, const char *qu
 		return spur_admin_reply_errorf(503, "no store is open");
 	if (rc == -ENOENT)
 		return spur_admin_reply_errorf(404, "no queue named %s", queue);
-	spur_log_write(spur_host_log(host), SPUR_LOG_WARN, NULL, "queue %s: intake failed: %s",
+	spur_log_write(api->log, SPUR_LOG_WARN, NULL, "queue %s: intake failed: %s",
 		       queue, spur_strerror(rc));
 	return spur_admin_reply_errorf(500, "queue %s: %s", queue, spur_strerror(rc));
 }
 
-static struct spur_admin_reply *intake_batch(struct spur_host *host, const char *queue,
+static struct spur_admin_reply *intake_batch(const struct spur_api *api, const char *queue,
 					     const char *body, size_t len)
 {
 	json_error_t e;
@@ -417,9 +418,9 @@ static struct spur_admin_reply *intake_batch(struct spur_host *host, const char 
 			lens[i] = strlen(owned[i]);
 		}
 	}
-	int rc = spur_queue_put(host, queue, bodies, lens, n, ids);
+	int rc = spur_queue_put(api->mappings, queue, bodies, lens, n, ids);
 	if (rc < 0) {
-		r = put_reply(host, queue, rc);
+		r = put_reply(api, queue, rc);
 		goto done;
 	}
 	json_t *list = json_array();
@@ -441,7 +442,7 @@ done:
 }
 
 /* POST /queues/{name}/messages[/batch] */
-static struct spur_admin_reply *queue_intake(struct spur_host *host, const char *method,
+static struct spur_admin_reply *queue_intake(const struct spur_api *api, const char *method,
 					     const char *path, const char *body, size_t len)
 {
 	char name[MAX_SEGMENT];
@@ -455,13 +456,16 @@ static struct spur_admin_reply *queue_intake(struct spur_host *host, const char 
 					       "(POST /queues/{name}/messages[/batch])", path);
 	if (strcmp(method, "POST") != 0)
 		return spur_admin_not_allowed(method, "POST");
-	if (!spur_config_queue(spur_host_config(host), name))
+	if (!spur_config_queue(api->config, name))
 		return spur_admin_reply_errorf(404, "no queue named %s", name);
 	if (batch)
-		return intake_batch(host, name, body, len);
+		return intake_batch(api, name, body, len);
 	char id[37];
-	int rc = spur_queue_send(host, name, body, len, id);
-	return rc < 0 ? put_reply(host, name, rc) :
+	char ids[1][37];
+	const char *b = body;
+	int rc = spur_queue_put(api->mappings, name, &b, &len, 1, ids);
+	memcpy(id, ids[0], sizeof(ids[0]));
+	return rc < 0 ? put_reply(api, name, rc) :
 		spur_admin_reply_json(200, json_pack("{s:s}", "MessageId", id));
 }
 
@@ -503,7 +507,7 @@ static struct spur_admin_reply *route(struct spur_admin_call *c, const char *pat
 		const char *name = seg[1];
 		if (n > 3 || (n == 3 && strcmp(seg[2], "messages") != 0 && strcmp(seg[2], "replay") != 0))
 			return spur_admin_reply_errorf(404, "no admin endpoint %.200s", path);
-		if (!spur_admin_queue_known(c->host, name))
+		if (!spur_admin_queue_known(c->api, name))
 			return spur_admin_reply_errorf(404, "no queue named %s", name);
 		if (n == 2) {
 			if (strcmp(m, "DELETE") == 0)
@@ -527,7 +531,7 @@ static struct spur_admin_reply *route(struct spur_admin_call *c, const char *pat
 		if (strcmp(m, "POST") != 0)
 			return spur_admin_not_allowed(m, "POST");
 		char why[8192];
-		if (spur_host_reload(c->host, why, sizeof(why)) < 0)
+		if (c->api->reload(c->api->reload_ud, why, sizeof(why)) < 0)
 			return spur_admin_reply_errorf(400, "reload refused; the running config stays: %s", why);
 		return spur_admin_reply_json(200, json_pack("{s:s, s:s}", "status", "reloaded",
 						  "warnings", why));
@@ -539,23 +543,24 @@ static struct spur_admin_reply *route(struct spur_admin_call *c, const char *pat
 	return spur_admin_reply_errorf(404, "no admin endpoint %.200s", path);
 }
 
-SPUR_API struct spur_admin_reply *spur_admin_handle(struct spur_host *host, const char *method,
-						     const char *path, const char *query,
-						     const char *body, size_t len,
-						     const char *authorization, bool loopback_peer)
+struct spur_admin_reply *spur_api_handle(const struct spur_api *api, const char *method,
+					 const char *path, const char *query,
+					 const char *body, size_t len,
+					 const char *authorization, bool loopback_peer)
 {
-	struct spur_admin_call c = { .host = host, .method = method ? method : "GET" };
+	struct spur_admin_call c = { .api = api, .method = method ? method : "GET" };
 	struct spur_admin_reply *r;
 	if (path && strncmp(path, "/queues/", 8) == 0)	/* ingress, authorized as such */
-		return queue_intake(host, c.method, path, body ? body : "", len);
+		return queue_intake(api, c.method, path, body ? body : "", len);
 	bool lambda = path && spur_lambda_api_path(path);
 	if (!path || (!lambda && (strncmp(path, "/admin", 6) != 0 || (path[6] && path[6] != '/'))))
 		return spur_admin_reply_errorf(404, "not an admin path");
 	if ((r = authorize(&c, path, query, authorization, loopback_peer)))
 		return r;
 	if (lambda)	/* the Lambda management API: same auth as /admin/ */
-		return spur_lambda_api_handle(host, c.method, path, query, body, len);
-	c.st = spur_host_store(host, &c.si);
+		return spur_lambda_api_handle(api, c.method, path, query, body, len);
+	c.st = api->store;
+	c.si = api->store_instance;
 	if (!c.st)
 		return spur_admin_reply_errorf(503, "no store is open: the admin API needs one "
 					       "(store:, state_dir)");

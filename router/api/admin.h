@@ -11,12 +11,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "spur/plugin.h"
+#include "spur/store.h"
 
-/* The built-in queues (store.h): pending async events, records on their
- * way out, records given up on. */
-#define SPUR_ADMIN_QUEUE_ASYNC "async"
-#define SPUR_ADMIN_QUEUE_OUTBOX "outbox"
-#define SPUR_ADMIN_QUEUE_UNDELIVERABLE "undeliverable"
+struct spur_async;
+struct spur_config;
+struct spur_log;
+struct spur_mappings;
+struct spur_outbox;
+struct spur_registry_ref;
+
+/* What the admin and Lambda APIs work with, owned by the host. The
+ * durable half is NULL until the store opens (before any source starts). */
+struct spur_api {
+	struct spur_registry_ref *registry;
+	const struct spur_config *config;
+	const struct spur_log *log;
+	/* POST /admin/reload: 0, or < 0 with the errors in why */
+	int (*reload)(void *ud, char *why, size_t whylen);
+	void *reload_ud;
+	const struct spur_store *store;
+	void *store_instance;
+	struct spur_async *async;
+	struct spur_outbox *outbox;
+	struct spur_mappings *mappings;
+};
+
+/* One request of the admin API (/admin/...), the Lambda management API
+ * (/2015-03-31/...) or queue intake (/queues/...): spur_admin_handle()
+ * of the SDK forwards here. Always a reply but on out of memory. */
+struct spur_admin_reply *spur_api_handle(const struct spur_api *api, const char *method,
+					 const char *path, const char *query,
+					 const char *body, size_t len,
+					 const char *authorization, bool loopback_peer);
 
 /* Constant-time comparison of a presented token with the configured one:
  * the time depends on neither the position of the first difference nor
@@ -24,7 +50,7 @@
 bool spur_admin_token_equal(const char *given, size_t given_len, const char *want);
 
 /* A queue the admin API serves: configured under queues:, or built in. */
-bool spur_admin_queue_known(const struct spur_host *host, const char *name);
+bool spur_admin_queue_known(const struct spur_api *api, const char *name);
 
 /* A reply with `body` (malloc'd, taken even on failure) and, for the
  * Lambda-compatible paths, Lambda's error name (static, or NULL) for the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * admin_priv.h - what admin.c and admin_queues.c share: one call's host
+ * admin_priv.h - what admin.c and admin_queues.c share: one call's API
  * and store, the reply constructors, the query-string parser, and the
  * queue endpoints admin.c routes to. No other file includes this.
  */
@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include "spur/plugin.h"
 
-/* One call: the host and its store. */
+/* One call: the API's collaborators and the store. */
 struct spur_admin_call {
-	struct spur_host *host;
+	const struct spur_api *api;
 	const struct spur_store *st;
 	void *si;
 	const char *method;

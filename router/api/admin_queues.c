@@ -29,8 +29,7 @@
 #include "admin_priv.h"
 #include "async.h"
 #include "function.h"
-#include "host.h"
-#include "invoke.h"
+#include "queue.h"
 #include "json.h"
 #include "log.h"
 #include "outbox.h"
@@ -41,22 +40,22 @@
 #define PEEK_MAX 1000
 
 static const char *const builtin_queues[] = {
-	SPUR_ADMIN_QUEUE_ASYNC, SPUR_ADMIN_QUEUE_OUTBOX, SPUR_ADMIN_QUEUE_UNDELIVERABLE,
+	SPUR_QUEUE_ASYNC, SPUR_QUEUE_OUTBOX, SPUR_QUEUE_UNDELIVERABLE,
 };
 
 /* --- queues ---------------------------------------------------------------------- */
 
-bool spur_admin_queue_known(const struct spur_host *host, const char *name)
+bool spur_admin_queue_known(const struct spur_api *api, const char *name)
 {
 	for (size_t i = 0; i < SPUR_ARRAY_SIZE(builtin_queues); i++)
 		if (strcmp(name, builtin_queues[i]) == 0)
 			return true;
-	return spur_config_queue(spur_host_config(host), name) != NULL;
+	return spur_config_queue(api->config, name) != NULL;
 }
 
 static bool queue_worked(const char *name)
 {
-	return strcmp(name, SPUR_ADMIN_QUEUE_ASYNC) == 0 || strcmp(name, SPUR_ADMIN_QUEUE_OUTBOX) == 0;
+	return strcmp(name, SPUR_QUEUE_ASYNC) == 0 || strcmp(name, SPUR_QUEUE_OUTBOX) == 0;
 }
 
 static json_t *queue_entry(json_t *list, const char *name)
@@ -85,7 +84,7 @@ static void stats_cb(void *ud, const struct spur_queue_stats *s)
  * with a dead_letter, that queue's name and depth. */
 static void dead_letter_counts(struct spur_admin_call *c, json_t *list)
 {
-	const struct spur_config *cfg = spur_host_config(c->host);
+	const struct spur_config *cfg = c->api->config;
 	size_t i;
 	json_t *o;
 	json_array_foreach(list, i, o) {
@@ -107,7 +106,7 @@ static void dead_letter_counts(struct spur_admin_call *c, json_t *list)
 
 json_t *spur_admin_queue_stats(struct spur_admin_call *c, const char *only, int *rc)
 {
-	const struct spur_config *cfg = spur_host_config(c->host);
+	const struct spur_config *cfg = c->api->config;
 	json_t *list = json_array();
 	*rc = -ENOMEM;
 	if (!list)
@@ -212,7 +211,7 @@ struct spur_admin_reply *spur_admin_queue_purge(struct spur_admin_call *c, const
 	int64_t n = c->st->purge(c->si, name);
 	if (n < 0)
 		return spur_admin_reply_errorf(500, "could not purge queue %s: %s", name, spur_strerror((int)n));
-	spur_log_write(spur_host_log(c->host), SPUR_LOG_WARN, NULL,
+	spur_log_write(c->api->log, SPUR_LOG_WARN, NULL,
 		       "admin: queue %s purged: %lld message(s) deleted", name, (long long)n);
 	return spur_admin_reply_json(200, json_pack("{s:I}", "purged", (json_int_t)n));
 }
@@ -274,7 +273,7 @@ struct replay_to {
 static bool replay_one(struct spur_admin_call *c, const char *queue, const struct replay_to *to,
 		       const struct spur_msg *m)
 {
-	const struct spur_log *log = spur_host_log(c->host);
+	const struct spur_log *log = c->api->log;
 	char why[256];
 	int rc;
 	if (to->fn) {
@@ -301,7 +300,7 @@ static bool replay_one(struct spur_admin_call *c, const char *queue, const struc
 	}
 	int64_t now = spur_store_now_ms();
 	struct spur_store_op op = {
-		.kind = SPUR_STORE_MOVE, .id = m->id, .queue = SPUR_ADMIN_QUEUE_OUTBOX, .visible_ms = now,
+		.kind = SPUR_STORE_MOVE, .id = m->id, .queue = SPUR_QUEUE_OUTBOX, .visible_ms = now,
 	};
 	rc = c->st->apply(c->si, &op, 1, NULL);
 	if (rc < 0) {
@@ -310,7 +309,7 @@ static bool replay_one(struct spur_admin_call *c, const char *queue, const struc
 		return false;
 	}
 	struct spur_msg moved = *m;
-	moved.queue = SPUR_ADMIN_QUEUE_OUTBOX;
+	moved.queue = SPUR_QUEUE_OUTBOX;
 	moved.visible_ms = now;
 	rc = spur_outbox_adopt(to->outbox, &moved);
 	if (rc < 0) {	/* in the outbox now; a restart tries it again */
@@ -340,25 +339,25 @@ static struct spur_admin_reply *replay_target(struct spur_admin_call *c, const c
 		target = json_string_value(t);
 	}
 	if (!target) {
-		if (strcmp(name, SPUR_ADMIN_QUEUE_UNDELIVERABLE) != 0)
+		if (strcmp(name, SPUR_QUEUE_UNDELIVERABLE) != 0)
 			return spur_admin_reply_errorf(400, "replaying queue %s needs a function: "
 						       "{\"to\": \"fn[:qual]\"}", name);
-		to->outbox = spur_host_outbox(c->host);
+		to->outbox = c->api->outbox;
 		return to->outbox ? NULL : spur_admin_reply_errorf(503, "the outbox is not running");
 	}
 	const char *fname;
 	size_t flen;
 	char why[256];
-	if (spur_invoke_parse_target(target, NULL, &fname, &flen, &to->qual, &to->qual_len,
+	if (spur_target_parse(target, NULL, &fname, &flen, &to->qual, &to->qual_len,
 				     why, sizeof(why)) < 0)
 		return spur_admin_reply_errorf(400, "\"to\": %s", why);
-	to->fn = spur_registry_find(spur_host_registry(c->host), fname, flen);
+	to->fn = spur_registry_find(spur_registry_current(c->api->registry), fname, flen);
 	if (!to->fn)
 		return spur_admin_reply_errorf(404, "no function named %.*s", (int)flen, fname);
 	if (to->qual && !spur_fn_version(to->fn, to->qual, to->qual_len, NULL))
 		return spur_admin_reply_errorf(404, "function %.*s has no version or alias %.*s", (int)flen,
 					       fname, (int)to->qual_len, to->qual);
-	to->async = spur_host_async(c->host);
+	to->async = c->api->async;
 	return to->async ? NULL : spur_admin_reply_errorf(503, "asynchronous invocation is not running");
 }
 
@@ -399,7 +398,7 @@ struct spur_admin_reply *spur_admin_queue_replay(struct spur_admin_call *c, cons
 		int rc = c->st->peek(c->si, name, (size_t)skip, want < PAGE ? (size_t)want : PAGE,
 				     page_cb, p);
 		if (rc < 0 || p->failed) {
-			spur_log_write(spur_host_log(c->host), SPUR_LOG_ERROR, NULL,
+			spur_log_write(c->api->log, SPUR_LOG_ERROR, NULL,
 				       "admin: replay of %s stopped: %s", name,
 				       spur_strerror(rc < 0 ? rc : -ENOMEM));
 			r = spur_admin_reply_errorf(500, "replay stopped after %llu message(s): %s",
@@ -419,7 +418,7 @@ struct spur_admin_reply *spur_admin_queue_replay(struct spur_admin_call *c, cons
 		page_clear(p);
 	}
 	uint64_t left = queue_depth(c, name);
-	spur_log_write(spur_host_log(c->host), SPUR_LOG_INFO, NULL,
+	spur_log_write(c->api->log, SPUR_LOG_INFO, NULL,
 		       "admin: replay of %s: %llu replayed, %llu failed", name,
 		       (unsigned long long)replayed, (unsigned long long)failed);
 	r = spur_admin_reply_json(200, json_pack("{s:I, s:I, s:I}", "replayed", (json_int_t)replayed,

@@ -47,8 +47,6 @@
 #include "admin.h"
 #include "config.h"
 #include "function.h"
-#include "host.h"
-#include "invoke.h"
 #include "lambda_api.h"
 #include "lambda_json.h"
 #include "util.h"
@@ -164,7 +162,7 @@ bool spur_lambda_api_path(const char *path)
 
 /* One call. */
 struct req {
-	struct spur_host *host;
+	const struct spur_api *api;
 	const struct spur_config *cfg;
 	const char *method;
 	const char *query;
@@ -194,12 +192,12 @@ static struct spur_admin_reply *find_fn(struct req *r, const char *target)
 	const char *name, *qual;
 	size_t nl, ql;
 	bool has_q = query_get(r->query, "Qualifier", q, sizeof(q));
-	if (spur_invoke_parse_target(target, has_q ? q : NULL, &name, &nl, &qual, &ql,
+	if (spur_target_parse(target, has_q ? q : NULL, &name, &nl, &qual, &ql,
 				     r->why, sizeof(r->why)) < 0)
 		return fail(400, E_VALIDATION, "%s", r->why);
 	snprintf(r->name, sizeof(r->name), "%.*s", (int)nl, name);
 	snprintf(r->qual, sizeof(r->qual), "%.*s", qual ? (int)ql : 0, qual ? qual : "");
-	r->fn = spur_registry_find(spur_host_registry(r->host), name, nl);
+	r->fn = spur_registry_find(spur_registry_current(r->api->registry), name, nl);
 	if (!r->fn)
 		return fail(404, E_NOT_FOUND, "Function not found: arn:aws:lambda:%s:%s:function:%s",
 			    r->cfg->arn_region, r->cfg->arn_account, r->name);
@@ -264,7 +262,7 @@ static struct spur_admin_reply *list_functions(struct req *r)
 		return fail(400, E_VALIDATION, "1 validation error detected: Value '%s' at "
 			    "'functionVersion' failed to satisfy constraint: Member must satisfy "
 			    "enum value set: [ALL]", fv);
-	const struct spur_registry *reg = spur_host_registry(r->host);
+	const struct spur_registry *reg = spur_registry_current(r->api->registry);
 	struct spur_lambda_collect c = { .cfg = r->cfg, .list = json_array() };
 	if (!c.list)
 		return NULL;
@@ -307,7 +305,7 @@ static struct spur_admin_reply *delete_function(struct req *r)
 	if (!is_digits(r->qual))
 		return fail(400, E_PARAM, "Deletion of aliases is not supported via DeleteFunction "
 			    "(use DeleteAlias): %s", r->qual);
-	int rc = spur_version_delete(r->host, r->fn, r->qual, r->why, sizeof(r->why));
+	int rc = spur_version_delete(r->fn, r->qual, r->why, sizeof(r->why));
 	if (rc < 0)
 		return fail_rc(rc, r->why, "could not delete the version");
 	return reply_empty(204);
@@ -327,7 +325,7 @@ static struct spur_admin_reply *publish_version(struct req *r)
 			    "failed to satisfy constraint: Member must have length less than or equal to 256");
 	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn, .arn_qual = "-" };
 	bool created = false;
-	int rc = spur_version_publish(r->host, r->fn, desc, sha, rev, &created, spur_lambda_version_cb, &c,
+	int rc = spur_version_publish(r->fn, desc, sha, rev, &created, spur_lambda_version_cb, &c,
 				      r->why, sizeof(r->why));
 	if (rc < 0) {
 		json_decref(c.one);
@@ -485,7 +483,7 @@ static struct spur_admin_reply *put_alias(struct req *r, const char *name, bool 
 			    "than 1 version");
 
 	struct spur_lambda_collect c = { .cfg = r->cfg, .fn = r->fn };
-	int rc = spur_alias_put(r->host, r->fn, name, create, version, extra, weight, desc, rev,
+	int rc = spur_alias_put(r->fn, name, create, version, extra, weight, desc, rev,
 				spur_lambda_alias_cb, &c, r->why, sizeof(r->why));
 	if (rc < 0) {
 		json_decref(c.one);
@@ -530,7 +528,7 @@ static struct spur_admin_reply *list_aliases(struct req *r)
 
 static struct spur_admin_reply *delete_alias(struct req *r, const char *name)
 {
-	int rc = spur_alias_delete(r->host, r->fn, name, r->why, sizeof(r->why));
+	int rc = spur_alias_delete(r->fn, name, r->why, sizeof(r->why));
 	if (rc < 0) {
 		if (rc == -ENOENT && !r->why[0])
 			return fail(404, E_NOT_FOUND, "Alias not found: %s:%s", spur_fn_arn(r->fn), name);
@@ -548,7 +546,7 @@ static struct spur_admin_reply *concurrency(struct req *r)
 						     (json_int_t)n) : json_object());
 	}
 	if (strcmp(m, "DELETE") == 0) {
-		int rc = spur_concurrency_put(r->host, r->fn, -1, r->why, sizeof(r->why));
+		int rc = spur_concurrency_put(r->fn, -1, r->why, sizeof(r->why));
 		return rc < 0 ? fail_rc(rc, r->why, "could not remove the reserved concurrency") :
 			reply_empty(204);
 	}
@@ -564,7 +562,7 @@ static struct spur_admin_reply *concurrency(struct req *r)
 		return fail(400, E_VALIDATION, "1 validation error detected: Value '%lld' at "
 			    "'reservedConcurrentExecutions' failed to satisfy constraint: Member must "
 			    "have value greater than or equal to 0", (long long)n);
-	int rc = spur_concurrency_put(r->host, r->fn, (long)n, r->why, sizeof(r->why));
+	int rc = spur_concurrency_put(r->fn, (long)n, r->why, sizeof(r->why));
 	if (rc < 0)
 		return fail_rc(rc, r->why, "could not set the reserved concurrency");
 	return reply(200, json_pack("{s:I}", "ReservedConcurrentExecutions", n));
@@ -602,7 +600,7 @@ static struct spur_admin_reply *provisioned(struct req *r)
 		if (spur_provisioned_get(r->fn, q, &requested, &ready) == -ENOENT)
 			return fail(404, E_PC_NOT_FOUND, "No Provisioned Concurrency Config found for "
 				    "this function");
-		rc = spur_provisioned_put(r->host, r->fn, q, 0, r->why, sizeof(r->why));
+		rc = spur_provisioned_put(r->fn, q, 0, r->why, sizeof(r->why));
 		return rc < 0 ? fail_rc(rc, r->why, "could not remove the provisioned concurrency") :
 			reply_empty(204);
 	}
@@ -614,7 +612,7 @@ static struct spur_admin_reply *provisioned(struct req *r)
 		return fail(400, E_VALIDATION, "1 validation error detected: Value '%lld' at "
 			    "'provisionedConcurrentExecutions' failed to satisfy constraint: Member "
 			    "must have value greater than or equal to 1", got ? (long long)n : 0LL);
-	rc = spur_provisioned_put(r->host, r->fn, q, (int)n, r->why, sizeof(r->why));
+	rc = spur_provisioned_put(r->fn, q, (int)n, r->why, sizeof(r->why));
 	if (rc < 0)
 		return fail_rc(rc, r->why, "could not set the provisioned concurrency");
 	if (spur_provisioned_get(r->fn, q, &requested, &ready) < 0) {
@@ -639,7 +637,7 @@ static struct spur_admin_reply *event_invoke_config(struct req *r, bool list)
 	if (strcmp(m, "GET") == 0)
 		return reply(200, spur_lambda_event_config_shape(r->fn, r->qual));
 	if (strcmp(m, "DELETE") == 0) {
-		int rc = spur_event_config_put(r->host, r->fn, -1, -1, r->why, sizeof(r->why));
+		int rc = spur_event_config_put(r->fn, -1, -1, r->why, sizeof(r->why));
 		return rc < 0 ? fail_rc(rc, r->why, "could not reset the event invoke config") :
 			reply_empty(204);
 	}
@@ -663,7 +661,7 @@ static struct spur_admin_reply *event_invoke_config(struct req *r, bool list)
 			    "'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have "
 			    "value %s", (long long)age, age < 60 ? "greater than or equal to 60" :
 			    "less than or equal to 21600");
-	int rc = spur_event_config_put(r->host, r->fn, (int)retries, (int)age, r->why,
+	int rc = spur_event_config_put(r->fn, (int)retries, (int)age, r->why,
 				       sizeof(r->why));
 	if (rc < 0)
 		return fail_rc(rc, r->why, "could not set the event invoke config");
@@ -751,25 +749,25 @@ static struct spur_admin_reply *route(struct req *r, int api, char seg[][MAX_SEG
 	return fail(404, E_UNKNOWN, "no operation at %.200s", path);
 }
 
-struct spur_admin_reply *spur_lambda_api_handle(struct spur_host *host, const char *method,
+struct spur_admin_reply *spur_lambda_api_handle(const struct spur_api *api, const char *method,
 						const char *path, const char *query,
 						const char *body, size_t len)
 {
-	struct req r = { .host = host, .cfg = spur_host_config(host), .method = method,
+	struct req r = { .api = api, .cfg = api->config, .method = method,
 			 .query = query };
 	char seg[MAX_SEGMENTS][MAX_SEGMENT];
 	size_t n = 0;
-	int api = -1;
+	int which = -1;
 
-	for (size_t i = 0; i < SPUR_ARRAY_SIZE(prefixes) && api < 0; i++) {
+	for (size_t i = 0; i < SPUR_ARRAY_SIZE(prefixes) && which < 0; i++) {
 		size_t pl = strlen(prefixes[i]);
 		if (strncmp(path, prefixes[i], pl) == 0 && (!path[pl] || path[pl] == '/'))
-			api = (int)i;
+			which = (int)i;
 	}
-	if (api < 0)
+	if (which < 0)
 		return fail(404, E_UNKNOWN, "no operation at %.200s", path);
 	/* segments after .../functions, decoded; a trailing slash is ignored */
-	const char *p = path + strlen(prefixes[api]);
+	const char *p = path + strlen(prefixes[which]);
 	while (*p == '/' && p[1]) {
 		const char *s = p + 1, *e = strchr(s, '/');
 		size_t sl = e ? (size_t)(e - s) : strlen(s);
@@ -797,7 +795,7 @@ struct spur_admin_reply *spur_lambda_api_handle(struct spur_host *host, const ch
 		if (!r.body)
 			return NULL;
 	}
-	struct spur_admin_reply *out = route(&r, api, seg, n, path);
+	struct spur_admin_reply *out = route(&r, which, seg, n, path);
 	json_decref(r.body);
 	return out;
 }

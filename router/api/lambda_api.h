@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct spur_host;
+struct spur_api;
 struct spur_admin_reply;
 
 /* A management path: /2015-03-31/functions[/...] (but not the Invoke
@@ -23,7 +23,7 @@ bool spur_lambda_api_path(const char *path);
 /* Serve one authorized call. `path` is raw (percent-encoded), `query`
  * the raw query string or NULL. Always a reply (NULL: out of memory);
  * errors carry Lambda's error name (spur_admin_reply_error_type()). */
-struct spur_admin_reply *spur_lambda_api_handle(struct spur_host *host, const char *method,
+struct spur_admin_reply *spur_lambda_api_handle(const struct spur_api *api, const char *method,
 						const char *path, const char *query,
 						const char *body, size_t len);
 

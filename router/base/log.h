@@ -13,7 +13,8 @@
 
 #include <stdarg.h>
 #include "spur/common.h"
-#include "config.h"
+
+enum spur_log_format { SPUR_LOG_TEXT = 0, SPUR_LOG_JSON = 1 };
 
 struct spur_log {
 	enum spur_log_level level;

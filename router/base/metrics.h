@@ -41,11 +41,32 @@ struct spur_inv_metrics {
 
 void spur_hist_observe(struct spur_hist *h, int64_t ns);
 
+struct spur_buf;
 struct spur_metrics;
 struct spur_metrics *spur_metrics_new(void);
 void spur_metrics_free(struct spur_metrics *m);
 
-/* The async event age histogram (one for all functions, by function). */
-struct spur_hist *spur_metrics_event_age(struct spur_host *host, const char *function);
+/* The series of one name and label set: the same handle for the same
+ * pair, valid as long as `m` (what the SDK's spur_counter_get returns). */
+struct spur_counter *spur_metrics_counter(struct spur_metrics *m, const char *name,
+					  const char *help, const char *labels);
+struct spur_gauge *spur_metrics_gauge(struct spur_metrics *m, const char *name,
+				      const char *help, const char *labels);
+
+/* A collector appends whole metric families (HELP, TYPE, samples) at
+ * scrape time, for state that lives in its own module. Collectors run in
+ * the order they were added, under the registry's lock, before the
+ * registered series; at most 8. 0 or -ENOSPC. */
+typedef void (*spur_metrics_collect_fn)(void *ud, struct spur_buf *out);
+int spur_metrics_add_collector(struct spur_metrics *m, spur_metrics_collect_fn fn, void *ud);
+
+/* The whole scrape in Prometheus text format 0.0.4 (malloc()ed). */
+char *spur_metrics_render_text(struct spur_metrics *m, size_t *len);
+
+/* For collectors: a family's HELP and TYPE lines; a histogram's samples. */
+void spur_metrics_header(struct spur_buf *b, const char *name, const char *help,
+			 const char *type);
+void spur_metrics_hist(struct spur_buf *b, const char *name, const char *labels,
+		       const struct spur_hist *h);
 
 #endif

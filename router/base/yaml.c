@@ -537,3 +537,24 @@ out:
 		fclose(f);
 	return doc;
 }
+
+/* A scalar under a config mapping by dotted path ("verify.scheme"). */
+const char *spur_yaml_path(const struct spur_ynode *n, const char *path)
+{
+	char part[64];
+	while (n && n->kind == SPUR_YNODE_MAP) {
+		size_t len = strcspn(path, ".");
+		if (len >= sizeof(part))
+			return NULL;
+		memcpy(part, path, len);
+		part[len] = '\0';
+		const struct spur_ypair *p = spur_yaml_map_find(n, part);
+		if (!p)
+			return NULL;
+		if (!path[len])
+			return p->value->kind == SPUR_YNODE_SCALAR ? p->value->text : NULL;
+		n = p->value;
+		path += len + 1;
+	}
+	return NULL;
+}

@@ -87,4 +87,7 @@ bool spur_yaml_is_null(const struct spur_ynode *n);
 /* "a string", "a mapping", "a list": for messages. */
 const char *spur_yaml_kind_name(const struct spur_ynode *n);
 
+/* A scalar under a mapping by dotted path ("verify.scheme"), or NULL. */
+const char *spur_yaml_path(const struct spur_ynode *n, const char *path);
+
 #endif

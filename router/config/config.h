@@ -19,10 +19,9 @@
 #include <stdio.h>
 #include "spur/option.h"
 #include "spur/invoke.h"
+#include "log.h"
 
 struct spur_ynode;	/* yaml.h */
-
-enum spur_log_format { SPUR_LOG_TEXT = 0, SPUR_LOG_JSON = 1 };
 
 struct spur_env_pair {
 	char *key;

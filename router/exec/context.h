@@ -45,7 +45,7 @@ void *spur_context_runtime_state(const struct spur_context *ctx);
 uint64_t spur_context_uses(const struct spur_context *ctx);
 
 /* Provisioned concurrency: keep at least n idle contexts (never reaped).
- * The caller warms them (spur_invoke_cold_start + spur_pool_put). */
+ * The caller warms them (spur_exec_cold_start + spur_pool_put). */
 void spur_pool_set_provisioned(struct spur_pool *pool, int n);
 int spur_pool_provisioned(struct spur_pool *pool);
 /* A pool whose version is gone ($LATEST replaced by a reload, a version

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * host.c - building, starting and stopping the router (see host.h), and
- * the SDK's host accessors (spur_log, routes, readiness).
- * Runs on the main thread except the accessors, which any thread may call:
- * they read immutable state, or (readiness) take a lock that only plugins
- * reporting a state change and /readyz touch.
+ * host.c - the composition root (see host.h): builds every module with
+ * the collaborators it needs (config → plugins → registry → run path →
+ * front door; at start the store, the outbox, the async queue and the
+ * mappings), starts and stops them in order, and reloads. Nothing here is
+ * looked up at call time: the SDK's accessors are in sdk.c.
+ * Runs on the main thread (reload: also a connection thread, serialized).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,56 +17,49 @@
 #include <unistd.h>
 
 #include "async.h"
-#include "context.h"
-#include "metrics.h"
-#include "outbox.h"
-#include "version.h"
-#include "yaml.h"
-#include "function.h"
-#include "host.h"
+#include "host_priv.h"
 #include "invoke.h"
 #include "mapping.h"
-#include "loader.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "run.h"
 #include "util.h"
+#include "version.h"
+#include "yaml.h"
 
-struct spur_route {
-	const struct spur_route_config *cfg;
-};
+static const struct spur_runtime *runtime_lookup(void *ud, const char *name, void **instance);
+static int reload_cb(void *ud, char *why, size_t whylen);
+static const struct spur_destination *plugin_destination(void *ud, const char *scheme,
+							 void **instance);
 
-struct ready_entry {
-	const void *who;
-	bool ready;
-	char why[128];
-};
-
-struct spur_host {
-	struct spur_config *cfg;
-	struct spur_log log;
-	struct spur_plugin_set *plugins;
-	struct spur_registry *_Atomic registry;	/* replaced whole by a reload */
-	struct spur_registry *retired_registries[64];
-	size_t n_retired;
-	struct spur_config *retired_configs[64];	/* functions' settings point into them */
-	pthread_mutex_t reload_lock;
-	struct spur_reaper *reaper;
-	pthread_mutex_t pools_lock;	/* pools made before the reaper started */
-	struct spur_pool **pools;
-	size_t n_pools, cap_pools;
-	size_t n_routes;
-	struct spur_route *routes;
-
-	/* durable state: the store plugin chosen by store.kind */
-	struct spur_loaded_plugin *store_plugin;
-	bool store_open;
-	struct spur_outbox *outbox;
-	struct spur_async *async;
-	struct spur_mappings *mappings;
-
-	struct spur_metrics *metrics;
-	pthread_mutex_t ready_lock;
-	size_t n_ready;
-	struct ready_entry ready[32];
-};
+/* The run path, the registry's env and the front door (spur_host_new). */
+static int build_core(struct spur_host *h)
+{
+	struct spur_config *cfg = h->cfg;
+	h->exec = spur_exec_new(&(struct spur_exec_env){
+		.registry = &h->registry, .log = &h->log, .state_dir = cfg->state_dir,
+		.arn_region = cfg->arn_region, .arn_account = cfg->arn_account,
+	});
+	h->intake = spur_intake_new(&(struct spur_intake_env){
+		.exec = h->exec, .registry = &h->registry, .log = &h->log, .metrics = h->metrics,
+	});
+	if (!h->exec || !h->intake)
+		return -ENOMEM;
+	h->reg_env = (struct spur_registry_env){
+		.config_file = cfg->file, .state_dir = cfg->state_dir, .log = &h->log,
+		.metrics = h->metrics, .runtime = runtime_lookup, .runtime_ud = h,
+		.pools = &spur_exec_pool_ops, .pools_ud = h->exec,
+	};
+	h->api = (struct spur_api){
+		.registry = &h->registry, .config = cfg, .log = &h->log,
+		.reload = reload_cb, .reload_ud = h,
+	};
+	h->depth.config = cfg;
+	if (spur_metrics_add_collector(h->metrics, spur_exec_collect, &h->registry) < 0 ||
+	    spur_metrics_add_collector(h->metrics, spur_queue_depth_collect, &h->depth) < 0)
+		return -ENOMEM;
+	return 0;
+}
 
 static int make_dir(const char *path)
 {
@@ -137,7 +131,6 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 	}
 	h->cfg = cfg;
 	pthread_mutex_init(&h->ready_lock, NULL);
-	pthread_mutex_init(&h->pools_lock, NULL);
 	pthread_mutex_init(&h->reload_lock, NULL);
 	h->metrics = spur_metrics_new();
 	if (!h->metrics) {
@@ -147,7 +140,10 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 	}
 	spur_log_init(&h->log, cfg->log_level, cfg->log_format, STDERR_FILENO);
 
-	int rc = make_dir(cfg->state_dir);
+	int rc = build_core(h);
+	if (rc < 0)
+		goto fail;
+	rc = make_dir(cfg->state_dir);
 	if (rc < 0) {
 		fprintf(err, "%s: state_dir %s: %s\n", cfg->file, cfg->state_dir, spur_strerror(rc));
 		goto fail;
@@ -215,10 +211,10 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 			goto fail;
 		}
 	}
-	struct spur_registry *reg = spur_registry_new(h, cfg, NULL, err);
+	struct spur_registry *reg = spur_registry_new(&h->reg_env, cfg, NULL, err);
 	if (!reg)
 		goto fail;
-	atomic_init(&h->registry, reg);
+	atomic_store_explicit(&h->registry.current, reg, memory_order_release);
 	return h;
 fail:
 	spur_host_free(h);
@@ -257,8 +253,8 @@ void spur_host_free(struct spur_host *h)
 	if (h->store_open)
 		h->store_plugin->desc.store->close(h->store_plugin->instance);
 	fini_plugins(h, true);
-	spur_reaper_stop(h->reaper);
-	struct spur_registry *reg = atomic_load(&h->registry);
+	spur_exec_stop(h->exec);
+	struct spur_registry *reg = spur_registry_current(&h->registry);
 	if (reg)	/* contexts end before their runtimes */
 		spur_fn_free_all(spur_registry_all(reg));
 	spur_registry_free(reg);
@@ -268,10 +264,10 @@ void spur_host_free(struct spur_host *h)
 	}
 	fini_plugins(h, false);
 	spur_plugins_free(h->plugins);
-	free(h->pools);
+	spur_intake_free(h->intake);
+	spur_exec_free(h->exec);
 	free(h->routes);
 	pthread_mutex_destroy(&h->ready_lock);
-	pthread_mutex_destroy(&h->pools_lock);
 	pthread_mutex_destroy(&h->reload_lock);
 	spur_metrics_free(h->metrics);
 	spur_config_free(h->cfg);
@@ -292,16 +288,41 @@ static int start_async(struct spur_host *h)
 		return rc;
 	}
 	h->store_open = true;
-	h->outbox = spur_outbox_new(h, st, si);
-	h->async = h->outbox ? spur_async_new(h, st, si, h->outbox) : NULL;
+	h->outbox = spur_outbox_new(&(struct spur_outbox_env){
+		.store = st, .store_instance = si, .log = &h->log, .metrics = h->metrics,
+		.config = h->cfg, .plugin = plugin_destination, .plugin_ud = h,
+	});
+	h->async = !h->outbox ? NULL : spur_async_new(&(struct spur_async_env){
+		.store = st, .store_instance = si, .outbox = h->outbox, .exec = h->exec,
+		.registry = &h->registry, .log = &h->log, .metrics = h->metrics,
+	});
 	/* before the outbox starts: its queue:// deliveries wake the pollers */
-	h->mappings = h->async ? spur_mappings_new(h, st, si, h->outbox) : NULL;
+	h->mappings = !h->async ? NULL : spur_mappings_new(&(struct spur_mappings_env){
+		.store = st, .store_instance = si, .outbox = h->outbox, .exec = h->exec,
+		.registry = &h->registry, .log = &h->log, .metrics = h->metrics, .config = h->cfg,
+	});
 	if (!h->mappings)
 		return -ENOMEM;
+	h->builtins = (struct spur_builtin_dests){
+		.store = st, .store_instance = si, .mappings = h->mappings, .async = h->async,
+		.registry = &h->registry,
+	};
+	if (spur_builtin_dests_add(h->outbox, &h->builtins) < 0)
+		return -ENOMEM;
+	spur_intake_attach(h->intake, st, si, h->async, h->mappings);
+	h->api.store = st;
+	h->api.store_instance = si;
+	h->api.async = h->async;
+	h->api.outbox = h->outbox;
+	h->api.mappings = h->mappings;
+	h->depth.store = st;
+	h->depth.store_instance = si;
+	h->reg_env.store = st;
+	h->reg_env.store_instance = si;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *err = open_memstream(&buf, &len);
-	rc = spur_versions_load(h, err);
+	rc = spur_versions_load(spur_registry_current(&h->registry), err);
 	fclose(err);
 	if (buf && *buf)
 		spur_log_write(&h->log, rc < 0 ? SPUR_LOG_ERROR : SPUR_LOG_WARN, NULL, "%s", buf);
@@ -316,38 +337,11 @@ static int start_async(struct spur_host *h)
 	return rc;
 }
 
-void spur_host_track_pool(struct spur_host *h, struct spur_pool *pool)
-{
-	pthread_mutex_lock(&h->pools_lock);
-	if (h->reaper) {
-		spur_reaper_add(h->reaper, pool);
-	} else {
-		if (h->n_pools == h->cap_pools) {
-			size_t cap = h->cap_pools ? h->cap_pools * 2 : 16;
-			struct spur_pool **p = realloc(h->pools, cap * sizeof(*p));
-			if (p) {
-				h->pools = p;
-				h->cap_pools = cap;
-			}
-		}
-		if (h->n_pools < h->cap_pools)
-			h->pools[h->n_pools++] = pool;
-	}
-	pthread_mutex_unlock(&h->pools_lock);
-}
-
 int spur_host_start(struct spur_host *h)
 {
-	struct spur_reaper *reaper = spur_reaper_start();
-	if (!reaper)
-		return -ENOMEM;
-	pthread_mutex_lock(&h->pools_lock);
-	for (size_t i = 0; i < h->n_pools; i++)
-		spur_reaper_add(reaper, h->pools[i]);
-	h->n_pools = 0;
-	h->reaper = reaper;
-	pthread_mutex_unlock(&h->pools_lock);
-	int rc = start_async(h);
+	int rc = spur_exec_start(h->exec);
+	if (rc == 0)
+		rc = start_async(h);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
@@ -383,7 +377,7 @@ int spur_host_check(struct spur_host *h, FILE *err)
 		struct spur_fn *fn = spur_registry_at(reg, i);
 		const struct spur_fn_config *c = spur_fn_config(fn);
 		char why[2048];
-		if (spur_invoke_init_once(h, spur_fn_latest(fn), why, sizeof(why)) < 0) {
+		if (spur_exec_init_once(h->exec, spur_fn_latest(fn), why, sizeof(why)) < 0) {
 			fprintf(err, "%s:%d: function '%s': INIT failed: %s\n",
 				h->cfg->file, c->line, c->name, why);
 			failures++;
@@ -428,9 +422,9 @@ void spur_host_list_plugins(struct spur_host *h, FILE *out)
 	}
 }
 
-const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *name,
-					     void **instance)
+static const struct spur_runtime *runtime_lookup(void *ud, const char *name, void **instance)
 {
+	struct spur_host *h = ud;
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
 		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
 		if ((p->desc.roles & SPUR_ROLE_RUNTIME) && p->instance &&
@@ -444,7 +438,7 @@ const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *na
 
 struct spur_registry *spur_host_registry(struct spur_host *h)
 {
-	return atomic_load_explicit(&h->registry, memory_order_acquire);
+	return spur_registry_current(&h->registry);
 }
 
 /* Routes and plugin options are not reloaded: say so when they changed. */
@@ -460,6 +454,11 @@ static void reload_warnings(const struct spur_config *old, const struct spur_con
 	if (!same)
 		fprintf(err, "%s: warning: routes changed: they take effect at the next restart\n",
 			neu->file);
+}
+
+static int reload_cb(void *ud, char *why, size_t whylen)
+{
+	return spur_host_reload(ud, why, whylen);
 }
 
 int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
@@ -478,7 +477,7 @@ int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
 		goto done;
 	}
 	reload_warnings(h->cfg, cfg, err);
-	reg = spur_registry_new(h, cfg, old, err);
+	reg = spur_registry_new(&h->reg_env, cfg, old, err);
 	if (!reg)
 		goto done;
 	/* INIT every function's new $LATEST before anything is swapped */
@@ -487,7 +486,8 @@ int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
 		struct spur_fn *fn = spur_registry_at(reg, i);
 		char init_why[1024];
 		struct spur_function *v = spur_registry_pending(reg, i);
-		if (spur_invoke_init_once(h, v ? v : spur_fn_latest(fn), init_why, sizeof(init_why)) < 0) {
+		if (spur_exec_init_once(h->exec, v ? v : spur_fn_latest(fn), init_why,
+					sizeof(init_why)) < 0) {
 			const struct spur_fn_config *c = spur_function_config(v ? v : spur_fn_latest(fn));
 			fprintf(err, "%s:%d: function '%s': INIT failed: %s\n", cfg->file, c->line,
 				c->name, init_why);
@@ -499,7 +499,7 @@ int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
 	spur_registry_commit(reg);
 	h->retired_registries[h->n_retired] = old;
 	h->retired_configs[h->n_retired++] = cfg;	/* kept: $LATEST settings point into it */
-	atomic_store_explicit(&h->registry, reg, memory_order_release);
+	atomic_store_explicit(&h->registry.current, reg, memory_order_release);
 	reg = NULL;
 	cfg = NULL;
 	rc = 0;
@@ -516,24 +516,14 @@ done:
 	return rc;
 }
 
-struct spur_metrics *spur_host_metrics(struct spur_host *h)
-{
-	return h->metrics;
-}
-
 struct spur_async *spur_host_async(struct spur_host *h)
 {
 	return h->async;
 }
 
-struct spur_mappings *spur_host_mappings(struct spur_host *h)
+struct spur_exec *spur_host_exec(struct spur_host *h)
 {
-	return h->mappings;
-}
-
-struct spur_outbox *spur_host_outbox(struct spur_host *h)
-{
-	return h->outbox;
+	return h->exec;
 }
 
 const struct spur_store *spur_host_store(struct spur_host *h, void **instance)
@@ -557,9 +547,10 @@ static bool scheme_in(const char *list, const char *scheme)
 	return false;
 }
 
-const struct spur_destination *spur_host_destination(struct spur_host *h, const char *scheme,
-						     void **instance)
+static const struct spur_destination *plugin_destination(void *ud, const char *scheme,
+							 void **instance)
 {
+	struct spur_host *h = ud;
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
 		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
 		if ((p->desc.roles & SPUR_ROLE_DESTINATION) && p->desc.destination && p->instance &&
@@ -581,149 +572,3 @@ const struct spur_config *spur_host_config(const struct spur_host *h)
 	return h->cfg;
 }
 
-/* --- SDK ------------------------------------------------------------------ */
-
-SPUR_API void spur_log(struct spur_host *host, enum spur_log_level level,
-		       const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	spur_log_vwrite(&host->log, level, NULL, fmt, ap);
-	va_end(ap);
-}
-
-SPUR_API bool spur_log_enabled(struct spur_host *host, enum spur_log_level level)
-{
-	return level <= host->log.level;
-}
-
-SPUR_API const char *spur_host_config_dir(struct spur_host *host)
-{
-	return host->cfg->dir;
-}
-
-SPUR_API const char *spur_host_state_dir(struct spur_host *host)
-{
-	return host->cfg->state_dir;
-}
-
-SPUR_API const char *spur_config_file(struct spur_host *host)
-{
-	return host->cfg->file;
-}
-
-SPUR_API void spur_host_set_ready(struct spur_host *host, const void *who, bool ready,
-				  const char *why)
-{
-	pthread_mutex_lock(&host->ready_lock);
-	struct ready_entry *e = NULL;
-	for (size_t i = 0; i < host->n_ready; i++)
-		if (host->ready[i].who == who)
-			e = &host->ready[i];
-	if (!e && host->n_ready < SPUR_ARRAY_SIZE(host->ready)) {
-		e = &host->ready[host->n_ready++];
-		e->who = who;
-	}
-	if (e) {
-		e->ready = ready;
-		snprintf(e->why, sizeof(e->why), "%s", why ? why : "not ready");
-	}
-	pthread_mutex_unlock(&host->ready_lock);
-}
-
-SPUR_API int spur_host_ready(struct spur_host *host, char *why, size_t len)
-{
-	int ready = 1;
-	if (host->store_open && host->store_plugin->desc.store->writable &&
-	    !host->store_plugin->desc.store->writable(host->store_plugin->instance, why, len))
-		return 0;	/* disk full, queue at its depth: async intake answers 503 */
-	pthread_mutex_lock(&host->ready_lock);
-	for (size_t i = 0; i < host->n_ready; i++) {
-		if (!host->ready[i].ready) {
-			ready = 0;
-			snprintf(why, len, "%s", host->ready[i].why);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&host->ready_lock);
-	return ready;
-}
-
-SPUR_API size_t spur_host_route_count(struct spur_host *host)
-{
-	return host->n_routes;
-}
-
-SPUR_API const struct spur_route *spur_host_route(struct spur_host *host, size_t i)
-{
-	return i < host->n_routes ? &host->routes[i] : NULL;
-}
-
-SPUR_API const char *spur_route_kind(const struct spur_route *r)
-{
-	return r->cfg->kind;
-}
-
-SPUR_API const char *spur_route_match(const struct spur_route *r)
-{
-	return r->cfg->match;
-}
-
-SPUR_API const char *spur_route_target(const struct spur_route *r)
-{
-	return r->cfg->target;
-}
-
-SPUR_API enum spur_mode spur_route_mode(const struct spur_route *r)
-{
-	return r->cfg->mode;
-}
-
-/* A scalar under a config mapping by dotted path ("verify.scheme"). */
-const char *spur_host_node_option(const struct spur_ynode *n, const char *path)
-{
-	char part[64];
-	while (n && n->kind == SPUR_YNODE_MAP) {
-		size_t len = strcspn(path, ".");
-		if (len >= sizeof(part))
-			return NULL;
-		memcpy(part, path, len);
-		part[len] = '\0';
-		const struct spur_ypair *p = spur_yaml_map_find(n, part);
-		if (!p)
-			return NULL;
-		if (!path[len])
-			return p->value->kind == SPUR_YNODE_SCALAR ? p->value->text : NULL;
-		n = p->value;
-		path += len + 1;
-	}
-	return NULL;
-}
-
-SPUR_API const char *spur_route_option(const struct spur_route *r, const char *key)
-{
-	return spur_host_node_option(r->cfg->node, key);
-}
-
-SPUR_API int spur_reject(struct spur_host *host, const struct spur_route *route,
-			 const char *reason, const void *data, size_t len)
-{
-	const char *t = route->cfg->target;
-	size_t n = strcspn(t, ":");
-	if (route->cfg->queue)
-		return -ENOENT;	/* a queue route: no function, no on_failure */
-	struct spur_fn *fn = spur_registry_find(spur_host_registry(host), t, n);
-	if (!fn || !host->async)
-		return -ENOENT;
-	return spur_async_reject(host->async, fn, reason, data, len);
-}
-
-const struct spur_route_config *spur_host_route_config(const struct spur_route *r)
-{
-	return r->cfg;
-}
-
-SPUR_API int spur_route_line(const struct spur_route *r)
-{
-	return r->cfg->line;
-}

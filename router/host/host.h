@@ -19,7 +19,7 @@
 
 struct spur_registry;
 struct spur_async;
-struct spur_outbox;
+struct spur_exec;
 
 /* Build a host from a loaded config (ownership moves to the host, also on
  * failure). Errors go to `err` as FILE:LINE lines; returns NULL then. */
@@ -38,30 +38,17 @@ int spur_host_check(struct spur_host *h, FILE *err);
 /* `spur plugins`: what is loaded, with each plugin's options. */
 void spur_host_list_plugins(struct spur_host *h, FILE *out);
 
-const struct spur_runtime *spur_host_runtime(struct spur_host *h, const char *name,
-					     void **instance);
+/* Hot reload (SIGHUP, POST /admin/reload): load the config again, build
+ * a new registry over it (INIT of every changed $LATEST first) and swap
+ * it in whole; on any error the running config stays. 0, or < 0 with the
+ * errors (FILE:LINE lines) in `why`. */
+int spur_host_reload(struct spur_host *h, char *why, size_t whylen);
+
+/* For main.c and the tests: the current registry, the async queue (NULL
+ * when no store is open), the open store (NULL), the log and the config. */
 struct spur_registry *spur_host_registry(struct spur_host *h);
-/* The async subsystem, or NULL when no store is open. */
 struct spur_async *spur_host_async(struct spur_host *h);
-/* The event-source mappings and queue intake, or NULL when no store is open. */
-struct spur_mappings;
-struct spur_mappings *spur_host_mappings(struct spur_host *h);
-/* The outbox, or NULL when no store is open. */
-struct spur_outbox *spur_host_outbox(struct spur_host *h);
-/* The destination plugin serving a URI scheme ("file"), or NULL. */
-const struct spur_destination *spur_host_destination(struct spur_host *h, const char *scheme,
-						     void **instance);
-/* A scalar under a config mapping by dotted path ("verify.scheme"). */
-struct spur_ynode;
-const char *spur_host_node_option(const struct spur_ynode *n, const char *path);
-/* The counters plugins and the core register (metrics.c). */
-struct spur_metrics *spur_host_metrics(struct spur_host *h);
-/* Register a context pool with the idle reaper (now or when it starts). */
-struct spur_pool;
-void spur_host_track_pool(struct spur_host *h, struct spur_pool *pool);
-/* The config of a route handle (struct spur_route of the SDK). */
-const struct spur_route_config *spur_host_route_config(const struct spur_route *r);
-/* The open store, or NULL. */
+struct spur_exec *spur_host_exec(struct spur_host *h);
 const struct spur_store *spur_host_store(struct spur_host *h, void **instance);
 const struct spur_log *spur_host_log(const struct spur_host *h);
 const struct spur_config *spur_host_config(const struct spur_host *h);

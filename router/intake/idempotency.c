@@ -10,7 +10,7 @@
  * payload (the SHA-256 of the body). Reading allocates nothing except for
  * the json: source, which parses the payload.
  * Flows: a sync call holds its key in the store while it runs (through
- * spur_invoke_run()) and keeps a success's answer; an async event is
+ * spur_exec_run()) and keeps a success's answer; an async event is
  * stored with its key in one atomic batch; a key met again is replayed,
  * or answered 409/422. Runs on the caller's thread; one store write
  * before and one after a keyed sync run.
@@ -25,9 +25,9 @@
 
 #include "async.h"
 #include "function.h"
-#include "host.h"
+#include "intake_priv.h"
 #include "idempotency.h"
-#include "invoke.h"
+#include "run.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -226,15 +226,14 @@ static struct spur_result *existing(struct spur_result *r, const struct spur_ide
 	return r;
 }
 
-static int idem_apply(struct spur_host *host, struct spur_store_op *op, size_t n,
+static int idem_apply(struct spur_intake *in, struct spur_store_op *op, size_t n,
 		      struct spur_store_conflict *c)
 {
-	void *si;
-	const struct spur_store *st = spur_host_store(host, &si);
-	return st ? st->apply(si, op, n, c) : -ENOTSUP;
+	const struct spur_store *st = in->store;
+	return st ? st->apply(in->store_instance, op, n, c) : -ENOTSUP;
 }
 
-void spur_idem_run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+void spur_idem_run(struct spur_intake *in, struct spur_fn *fn, struct spur_function *ver,
 		   const char *qual, size_t qual_len, const char *payload, size_t len,
 		   const struct spur_idem *id, bool log_tail, const struct spur_trace *trace,
 		   struct spur_result *r)
@@ -248,7 +247,7 @@ void spur_idem_run(struct spur_host *host, struct spur_fn *fn, struct spur_funct
 		.expires_ms = spur_store_now_ms() + c->timeout_ms + c->init_timeout_ms,
 	};
 	struct spur_store_conflict conflict = { 0 };
-	int rc = idem_apply(host, &op, 1, &conflict);
+	int rc = idem_apply(in, &op, 1, &conflict);
 	if (rc == -EEXIST) {
 		existing(r, id, &conflict, false);
 		free(conflict.value);
@@ -260,7 +259,7 @@ void spur_idem_run(struct spur_host *host, struct spur_fn *fn, struct spur_funct
 				 "idempotency keys cannot be stored now: %s", spur_strerror(rc));
 		return;
 	}
-	spur_invoke_run(host, fn, ver, qual, qual_len, payload, len, 1, log_tail, trace, r);
+	spur_exec_run(in->env.exec, fn, ver, qual, qual_len, payload, len, 1, log_tail, trace, r);
 	struct spur_buf done;
 	spur_buf_init(&done);
 	if (spur_result_status(r) == SPUR_STATUS_OK && !spur_result_function_error(r)) {
@@ -281,14 +280,14 @@ void spur_idem_run(struct spur_host *host, struct spur_fn *fn, struct spur_funct
 		op = (struct spur_store_op){ .kind = SPUR_STORE_KEY_DELETE, .ns = SPUR_IDEM_NS,
 					     .key = id->scoped };
 	}
-	if (done.failed || idem_apply(host, &op, 1, NULL) < 0)
-		spur_log_write(spur_host_log(host), SPUR_LOG_WARN, NULL,
+	if (done.failed || idem_apply(in, &op, 1, NULL) < 0)
+		spur_log_write(in->env.log, SPUR_LOG_WARN, NULL,
 			       "idempotency key of %s was not updated; it expires by itself",
 			       spur_result_request_id(r));
 	spur_buf_fini(&done);
 }
 
-struct spur_result *spur_idem_submit(struct spur_host *host, struct spur_fn *fn,
+struct spur_result *spur_idem_submit(struct spur_intake *in, struct spur_fn *fn,
 				     const char *qual, size_t qual_len,
 				     const char *payload, size_t len,
 				     const struct spur_idem *id, const struct spur_trace *trace,
@@ -304,7 +303,7 @@ struct spur_result *spur_idem_submit(struct spur_host *host, struct spur_fn *fn,
 	};
 	struct spur_store_conflict conflict = { 0 };
 	char why[256];
-	int rc = spur_async_submit_traced(spur_host_async(host), fn, qual, qual_len, payload, len,
+	int rc = spur_async_submit_traced(in->async, fn, qual, qual_len, payload, len,
 					  spur_result_request_id(r), 0,
 					  trace->parent[0] ? trace->parent : NULL,
 					  trace->state[0] ? trace->state : NULL, &op, &conflict,
@@ -323,9 +322,9 @@ struct spur_result *spur_idem_submit(struct spur_host *host, struct spur_fn *fn,
 				"the event was not stored: %s", why);
 }
 
-int spur_idem_prepare(struct spur_host *host, struct spur_fn *fn,
-		      const struct spur_invoke_args *args, const char *payload, size_t len,
-		      struct spur_idem *id, struct spur_result *r)
+int spur_idem_prepare(struct spur_intake *in, struct spur_fn *fn,
+		      const struct spur_invoke_args *args, const struct spur_route_config *route,
+		      const char *payload, size_t len, struct spur_idem *id, struct spur_result *r)
 {
 	bool has_extras = args->struct_size >= offsetof(struct spur_invoke_args, route) +
 						sizeof(args->route);
@@ -335,9 +334,7 @@ int spur_idem_prepare(struct spur_host *host, struct spur_fn *fn,
 		payload = args->raw_body;
 		len = args->raw_body_len;
 	}
-	const struct spur_route_config *rc = has_extras && args->route ?
-		spur_host_route_config(args->route) : NULL;
-	const struct spur_idem_config *ic = spur_idem_config(spur_fn_config(fn), rc);
+	const struct spur_idem_config *ic = spur_idem_config(spur_fn_config(fn), route);
 	if (!ic)
 		return 0;
 	char key[SPUR_IDEM_KEY_MAX + 1], why[256];
@@ -353,7 +350,7 @@ int spur_idem_prepare(struct spur_host *host, struct spur_fn *fn,
 	snprintf(id->scoped, sizeof(id->scoped), "%s\n%s", spur_fn_config(fn)->name, key);
 	char labels[96];
 	snprintf(labels, sizeof(labels), "function=\"%s\"", spur_fn_name(fn));
-	id->replays = spur_counter_get(host, "spur_idempotent_replays_total",
+	id->replays = spur_metrics_counter(in->env.metrics, "spur_idempotent_replays_total",
 				       "Answers and events replayed for an idempotency key.", labels);
 	spur_idem_fingerprint(payload, len, id->fp);
 	id->ttl_ms = ic->ttl_ms;

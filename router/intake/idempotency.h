@@ -25,7 +25,7 @@
 #define SPUR_IDEM_NS "idem"
 #define SPUR_IDEM_KEY_MAX 255
 
-struct spur_host;
+struct spur_intake;
 struct spur_fn;
 struct spur_function;
 struct spur_counter;
@@ -58,22 +58,22 @@ void spur_idem_fingerprint(const char *payload, size_t len, char out[65]);
 /* The key of an invocation (its route's or function's source, read from
  * the raw body when there is one). 1 and `id` filled when the call has a
  * key; 0 when not; -1 with r set to the 400 when the key is invalid. */
-int spur_idem_prepare(struct spur_host *host, struct spur_fn *fn,
-		      const struct spur_invoke_args *args, const char *payload, size_t len,
-		      struct spur_idem *id, struct spur_result *r);
+int spur_idem_prepare(struct spur_intake *in, struct spur_fn *fn,
+		      const struct spur_invoke_args *args, const struct spur_route_config *route,
+		      const char *payload, size_t len, struct spur_idem *id, struct spur_result *r);
 
 /* A sync call with a key: hold the key while running (it expires at the
  * handler's deadline), keep the answer of a success, drop the key after a
  * function error so that a retry runs again. A key met again: replay,
  * 409 or 422. Fills r. */
-void spur_idem_run(struct spur_host *host, struct spur_fn *fn, struct spur_function *ver,
+void spur_idem_run(struct spur_intake *in, struct spur_fn *fn, struct spur_function *ver,
 		   const char *qual, size_t qual_len, const char *payload, size_t len,
 		   const struct spur_idem *id, bool log_tail, const struct spur_trace *trace,
 		   struct spur_result *r);
 
 /* An async event with a key: the key and the event in one atomic batch;
  * a key met again replays the first event's id (or 422). Returns r. */
-struct spur_result *spur_idem_submit(struct spur_host *host, struct spur_fn *fn,
+struct spur_result *spur_idem_submit(struct spur_intake *in, struct spur_fn *fn,
 				     const char *qual, size_t qual_len,
 				     const char *payload, size_t len,
 				     const struct spur_idem *id, const struct spur_trace *trace,

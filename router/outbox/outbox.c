@@ -9,10 +9,9 @@
  * attempt count and next time, given-up ones move to "undeliverable".
  * Destinations are opened on first use and cached by URI.
  *
- * Built in: queue://NAME (the record becomes a message of that queue) and
- * function://NAME[:QUAL] (an async invoke with the record as payload;
- * chains end after SPUR_MAX_HOPS hops, so cycles cannot run forever).
- * Everything else goes to the destination plugin serving the URI's scheme.
+ * A URI goes to the built-in destination registered for its scheme (the
+ * queue layer's queue:// and function://), else to the destination plugin
+ * serving it; a bare name is a named destination of the config.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -20,11 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "async.h"
-#include "function.h"
-#include "host.h"
+#include "backoff.h"
+#include "config.h"
 #include "log.h"
-#include "mapping.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "workq.h"
 #include "util.h"
@@ -33,7 +31,6 @@
 #define UNDELIVERABLE_QUEUE "undeliverable"
 #define OUTBOX_BATCH 64
 #define GIVE_UP_MS (24LL * 3600 * 1000)
-#define SPUR_MAX_HOPS 16
 
 struct spur_outbox_entry {
 	struct spur_job job;
@@ -53,19 +50,21 @@ struct spur_outbox_entry {
 /* An open destination: a plugin's, or a built-in one. */
 struct dest {
 	char *uri;
-	const struct spur_destination *ops;	/* NULL: built in */
+	const struct spur_destination *ops;	/* a plugin's, or NULL */
+	const struct spur_outbox_builtin *builtin;	/* or a built-in one */
 	void *handle;
-	enum { DEST_PLUGIN, DEST_QUEUE, DEST_FUNCTION } kind;
-	char *target;				/* queue name / function target */
+	char *target;				/* what follows "scheme://" */
 	bool used;				/* in the current batch */
 	struct spur_counter *counted[3];	/* deliveries: ok, retry, dropped (by outcome) */
 	struct dest *next;
 };
 
 struct spur_outbox {
-	struct spur_host *host;
+	struct spur_outbox_env env;
 	const struct spur_store *store;
 	void *si;
+	size_t n_builtin;
+	struct spur_outbox_builtin builtin[4];
 	struct spur_workq *sched;
 	pthread_t thread;
 	bool started;
@@ -210,7 +209,7 @@ static struct dest *dest_open(struct spur_outbox *ob, const char *uri, char *why
 			return d;
 	const char *sep = strstr(uri, "://");
 	const struct spur_dest_config *named = sep ? NULL :
-		spur_config_destination(spur_host_config(ob->host), uri);
+		spur_config_destination(ob->env.config, uri);
 	if (!sep && !named) {
 		snprintf(why, len, "no destination named '%s'", uri);
 		return NULL;
@@ -222,16 +221,15 @@ static struct dest *dest_open(struct spur_outbox *ob, const char *uri, char *why
 	}
 	const char *scheme_s = named ? named->type : uri;
 	size_t slen = named ? strlen(named->type) : (size_t)(sep - uri);
-	if (slen == 5 && strncmp(scheme_s, "queue", 5) == 0 && !named) {
-		d->kind = DEST_QUEUE;
-	} else if (slen == 8 && strncmp(scheme_s, "function", 8) == 0 && !named) {
-		d->kind = DEST_FUNCTION;
-	} else {
+	for (size_t i = 0; !named && i < ob->n_builtin; i++)
+		if (strlen(ob->builtin[i].scheme) == slen &&
+		    strncmp(ob->builtin[i].scheme, scheme_s, slen) == 0)
+			d->builtin = &ob->builtin[i];
+	if (!d->builtin) {
 		char scheme[32];
-		void *inst;
+		void *inst = NULL;
 		snprintf(scheme, sizeof(scheme), "%.*s", (int)slen, scheme_s);
-		d->kind = DEST_PLUGIN;
-		d->ops = spur_host_destination(ob->host, scheme, &inst);
+		d->ops = ob->env.plugin ? ob->env.plugin(ob->env.plugin_ud, scheme, &inst) : NULL;
 		if (!d->ops) {
 			snprintf(why, len, "no destination plugin serves '%s://'", scheme);
 			goto fail;
@@ -253,54 +251,6 @@ fail:
 	}
 	free(d);
 	return NULL;
-}
-
-static enum spur_deliver deliver_queue(struct spur_outbox *ob, struct dest *d,
-				       struct spur_outbox_entry *e, char *why, size_t len)
-{
-	char id[37];
-	spur_uuid(id);
-	int64_t now = spur_store_now_ms();
-	struct spur_store_op op = {
-		.kind = SPUR_STORE_PUT,
-		.msg = {
-			.id = id, .queue = d->target, .body = e->record, .body_len = e->len,
-			.attrs = e->attrs, .attrs_len = e->attrs_len,
-			.accepted_ms = now, .visible_ms = now,
-		},
-	};
-	int rc = ob->store->apply(ob->si, &op, 1, NULL);
-	if (rc < 0) {
-		snprintf(why, len, "queue %s: %s", d->target, spur_strerror(rc));
-		return SPUR_DELIVER_RETRY;
-	}
-	spur_mapping_notify(ob->host, d->target, 1);
-	return SPUR_DELIVER_OK;
-}
-
-static enum spur_deliver deliver_function(struct spur_outbox *ob, struct dest *d,
-					  struct spur_outbox_entry *e, char *why, size_t len)
-{
-	if (e->meta.hops + 1 >= SPUR_MAX_HOPS) {
-		snprintf(why, len, "function:// chain of %u hops: stopped (a cycle?)", e->meta.hops + 1);
-		return SPUR_DELIVER_DROP;
-	}
-	struct spur_async *a = spur_host_async(ob->host);
-	const char *colon = strchr(d->target, ':');
-	size_t nlen = colon ? (size_t)(colon - d->target) : strlen(d->target);
-	struct spur_fn *fn = spur_registry_find(spur_host_registry(ob->host), d->target, nlen);
-	if (!fn || !a) {
-		snprintf(why, len, "function %.*s is not available", (int)nlen, d->target);
-		return SPUR_DELIVER_RETRY;
-	}
-	char id[37];
-	spur_uuid(id);
-	/* the chained event goes on with the trace of the one it follows */
-	int rc = spur_async_submit_traced(a, fn, colon ? colon + 1 : NULL,
-					  colon ? strlen(colon + 1) : 0, e->record, e->len, id,
-					  e->meta.hops + 1, e->meta.traceparent, e->meta.tracestate,
-					  NULL, NULL, why, len);
-	return rc < 0 ? SPUR_DELIVER_RETRY : SPUR_DELIVER_OK;
 }
 
 /* --- the outbox thread ------------------------------------------------------ */
@@ -327,7 +277,8 @@ static void count_delivery(struct spur_outbox *ob, struct dest *d, const char *d
 		labels[o++] = *p == '\n' ? ' ' : *p;
 	}
 	snprintf(labels + o, sizeof(labels) - o, "\",outcome=\"%s\"", outcome);
-	struct spur_counter *c = spur_counter_get(ob->host, "spur_destination_deliveries_total",
+	struct spur_counter *c = spur_metrics_counter(ob->env.metrics,
+						   "spur_destination_deliveries_total",
 						  "Record deliveries by destination and outcome.",
 						  labels);
 	if (slot)
@@ -358,22 +309,22 @@ static void settle(struct spur_outbox *ob, struct spur_outbox_entry **batch,
 				.visible_ms = now, .attrs = attrs[i], .attrs_len = alen,
 			};
 			res[i] = SPUR_DELIVER_DROP;
-			spur_log_write(spur_host_log(ob->host), SPUR_LOG_ERROR, NULL,
+			spur_log_write(ob->env.log, SPUR_LOG_ERROR, NULL,
 				       "record %s for %s is undeliverable: %s", e->id, e->dest, why[i]);
 			continue;
 		}
-		delay[i] = spur_async_backoff_ms(1000, 2, 5 * 60 * 1000, 1, e->attempts);
+		delay[i] = spur_backoff_ms(1000, 2, 5 * 60 * 1000, 1, e->attempts);
 		ops[i] = (struct spur_store_op){
 			.kind = SPUR_STORE_UPDATE, .id = e->id, .visible_ms = now + delay[i],
 			.attrs = attrs[i], .attrs_len = alen,
 		};
-		spur_log_write(spur_host_log(ob->host), SPUR_LOG_WARN, NULL,
+		spur_log_write(ob->env.log, SPUR_LOG_WARN, NULL,
 			       "record %s for %s: %s; retry %u in %lld ms", e->id, e->dest, why[i],
 			       e->attempts, (long long)delay[i]);
 	}
 	int rc = ob->store->apply(ob->si, ops, n, NULL);
 	if (rc < 0)
-		spur_log_write(spur_host_log(ob->host), SPUR_LOG_WARN, NULL,
+		spur_log_write(ob->env.log, SPUR_LOG_WARN, NULL,
 			       "outbox: could not settle %zu record(s): %s (they will be delivered again)",
 			       n, spur_strerror(rc));
 	for (size_t i = 0; i < n; i++) {
@@ -398,14 +349,14 @@ static void deliver_batch(struct spur_outbox *ob, struct spur_outbox_entry **bat
 			res[i] = SPUR_DELIVER_RETRY;
 			continue;
 		}
-		switch (d->kind) {
-		case DEST_QUEUE:
-			res[i] = deliver_queue(ob, d, e, why[i], sizeof(why[i]));
-			break;
-		case DEST_FUNCTION:
-			res[i] = deliver_function(ob, d, e, why[i], sizeof(why[i]));
-			break;
-		default:
+		if (d->builtin) {
+			struct spur_outbox_record rec = {
+				.body = e->record, .len = e->len, .attrs = e->attrs,
+				.attrs_len = e->attrs_len, .meta = &e->meta,
+			};
+			res[i] = d->builtin->deliver(d->builtin->ud, d->target, &rec, why[i],
+						     sizeof(why[i]));
+		} else {
 			res[i] = d->ops->deliver(d->handle, e->record, e->len, &e->meta,
 						 why[i], sizeof(why[i]));
 			d->used = true;
@@ -440,21 +391,28 @@ static void *outbox_main(void *arg)
 
 /* --- life cycle ------------------------------------------------------------- */
 
-struct spur_outbox *spur_outbox_new(struct spur_host *h, const struct spur_store *store,
-				    void *store_instance)
+struct spur_outbox *spur_outbox_new(const struct spur_outbox_env *env)
 {
 	struct spur_outbox *ob = calloc(1, sizeof(*ob));
 	if (!ob)
 		return NULL;
-	ob->host = h;
-	ob->store = store;
-	ob->si = store_instance;
+	ob->env = *env;
+	ob->store = env->store;
+	ob->si = env->store_instance;
 	ob->sched = spur_workq_new();
 	if (!ob->sched) {
 		free(ob);
 		return NULL;
 	}
 	return ob;
+}
+
+int spur_outbox_add_builtin(struct spur_outbox *ob, const struct spur_outbox_builtin *b)
+{
+	if (ob->started || ob->n_builtin == SPUR_ARRAY_SIZE(ob->builtin))
+		return -ENOSPC;
+	ob->builtin[ob->n_builtin++] = *b;
+	return 0;
 }
 
 struct recover {
@@ -499,7 +457,7 @@ static void recover_one(void *ud, const struct spur_msg *m)
 		int64_t wait = m->visible_ms - rc->now_ms;
 		spur_workq_push(rc->ob->sched, &e->job, wait > 0 ? rc->now_ns + wait * 1000000 : 0);
 	} else {
-		spur_log_write(spur_host_log(rc->ob->host), SPUR_LOG_ERROR, NULL,
+		spur_log_write(rc->ob->env.log, SPUR_LOG_ERROR, NULL,
 			       "outbox record %s: unreadable attributes; left in the store", m->id);
 	}
 }
@@ -527,7 +485,7 @@ int spur_outbox_start(struct spur_outbox *ob)
 			return got;
 	} while (rc.n - before == 256);
 	if (rc.n)
-		spur_log_write(spur_host_log(ob->host), SPUR_LOG_INFO, NULL,
+		spur_log_write(ob->env.log, SPUR_LOG_INFO, NULL,
 			       "outbox: %zu stored record(s) resumed", rc.n);
 	if (pthread_create(&ob->thread, NULL, outbox_main, ob) != 0)
 		return -EAGAIN;

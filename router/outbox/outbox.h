@@ -16,12 +16,46 @@
 #include "spur/destination.h"
 #include "spur/store.h"
 
-struct spur_host;
+struct spur_config;
+struct spur_log;
+struct spur_metrics;
 struct spur_outbox;
 struct spur_outbox_entry;
 
-struct spur_outbox *spur_outbox_new(struct spur_host *h, const struct spur_store *store,
-				    void *store_instance);
+/* What the outbox is built with (copied). */
+struct spur_outbox_env {
+	const struct spur_store *store;
+	void *store_instance;
+	const struct spur_log *log;
+	struct spur_metrics *metrics;
+	const struct spur_config *config;	/* named destinations (destinations:) */
+	/* The plugin destination serving a URI scheme ("file"), or NULL. */
+	const struct spur_destination *(*plugin)(void *ud, const char *scheme, void **instance);
+	void *plugin_ud;
+};
+
+struct spur_outbox *spur_outbox_new(const struct spur_outbox_env *env);
+
+/* A record as a built-in destination sees it: the body and the stored
+ * attributes of the outbox message (JSON: destination, function, ...). */
+struct spur_outbox_record {
+	const char *body;
+	size_t len;
+	const char *attrs;
+	size_t attrs_len;
+	const struct spur_record_meta *meta;
+};
+
+/* A destination served inside the core (queue://, function://, which the
+ * queue layer registers): found by scheme like a plugin's, and handed the
+ * part of the URI after "scheme://". At most 4, added before start. */
+struct spur_outbox_builtin {
+	const char *scheme;
+	enum spur_deliver (*deliver)(void *ud, const char *target,
+				     const struct spur_outbox_record *rec, char *why, size_t whylen);
+	void *ud;
+};
+int spur_outbox_add_builtin(struct spur_outbox *ob, const struct spur_outbox_builtin *b);
 int spur_outbox_start(struct spur_outbox *ob);
 void spur_outbox_stop(struct spur_outbox *ob);
 void spur_outbox_free(struct spur_outbox *ob);

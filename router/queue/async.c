@@ -38,9 +38,9 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "backoff.h"
 #include "function.h"
-#include "host.h"
-#include "invoke.h"
+#include "run.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -72,7 +72,7 @@ struct event {
 };
 
 struct spur_async {
-	struct spur_host *host;
+	struct spur_async_env env;
 	const struct spur_store *store;
 	void *si;
 	struct spur_outbox *outbox;
@@ -101,7 +101,7 @@ static void job_free(struct spur_job *j, void *ud)
 
 static const struct spur_log *logger(struct spur_async *a)
 {
-	return spur_host_log(a->host);
+	return a->env.log;
 }
 
 /* The event's attributes as stored: what a restart needs to go on. */
@@ -130,32 +130,15 @@ static char *attrs_json(const struct event *e, const char *last_error, size_t *l
 	return spur_buf_steal(&b, len);
 }
 
-int64_t spur_async_backoff_ms(int64_t base, double factor, int64_t cap, int jitter, unsigned n)
-{
-	double d = (double)base;
-	for (unsigned i = 1; i < n && d < (double)cap; i++)
-		d *= factor;
-	int64_t ms = d > (double)cap ? cap : (int64_t)d;
-	if (jitter && ms > 0) {
-		/* full jitter: rand(0, min(cap, base * factor^n)), after AWS's
-		 * "Exponential Backoff And Jitter" (Brooker, 2015) */
-		char u[37];
-		spur_uuid(u);
-		ms = (int64_t)(strtoull(u + 24, NULL, 16) % (uint64_t)(ms + 1));
-	}
-	return ms;
-}
-
-struct spur_async *spur_async_new(struct spur_host *h, const struct spur_store *store,
-				  void *store_instance, struct spur_outbox *outbox)
+struct spur_async *spur_async_new(const struct spur_async_env *env)
 {
 	struct spur_async *a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
-	a->host = h;
-	a->store = store;
-	a->si = store_instance;
-	a->outbox = outbox;
+	a->env = *env;
+	a->store = env->store;
+	a->si = env->store_instance;
+	a->outbox = env->outbox;
 	a->sched = spur_workq_new();
 	/* Workers mostly wait: on the commit that ends their event, on I/O
 	 * of the handler. Many of them let one group commit serve many. */
@@ -269,7 +252,7 @@ static int finish_record(struct spur_async *a, struct event *e, const char *cond
 			 const struct spur_result *r, unsigned invoked,
 			 const char *error, size_t error_len)
 {
-	struct spur_fn *fn = spur_registry_find(spur_host_registry(a->host), e->fn_name,
+	struct spur_fn *fn = spur_registry_find(spur_registry_current(a->env.registry), e->fn_name,
 						strlen(e->fn_name));
 	const struct spur_fn_config *c = fn ? spur_fn_config(fn) : NULL;
 	const char *version = r ? spur_result_executed_version(r) : NULL;
@@ -339,7 +322,7 @@ static int finish_record(struct spur_async *a, struct event *e, const char *cond
 			char labels[160];
 			snprintf(labels, sizeof(labels), "function=\"%s\",reason=\"%s\"", e->fn_name,
 				 condition);
-			spur_counter_add(spur_counter_get(a->host, "spur_async_events_dropped_total",
+			spur_counter_add(spur_metrics_counter(a->env.metrics, "spur_async_events_dropped_total",
 							  "Async events given up, by reason.", labels), 1);
 		}
 		spur_outbox_commit(a->outbox, entries, ne);
@@ -395,7 +378,7 @@ static void requeue_after(struct spur_async *a, struct event *e, int64_t ms)
 static void retry_later(struct spur_async *a, struct event *e, const struct spur_fn_config *c,
 			const char *error)
 {
-	int64_t delay = spur_async_backoff_ms(c->backoff_base_ms, c->backoff_factor,
+	int64_t delay = spur_backoff_ms(c->backoff_base_ms, c->backoff_factor,
 					      c->backoff_cap_ms, c->backoff_jitter, e->attempts);
 	size_t alen = 0;
 	char *attrs = attrs_json(e, error, &alen);
@@ -404,7 +387,7 @@ static void retry_later(struct spur_async *a, struct event *e, const struct spur
 		.visible_ms = spur_store_now_ms() + delay, .attrs = attrs, .attrs_len = alen,
 	};
 	int rc = attrs ? a->store->apply(a->si, &op, 1, NULL) : -ENOMEM;
-	struct spur_fn *fn = spur_registry_find(spur_host_registry(a->host), e->fn_name,
+	struct spur_fn *fn = spur_registry_find(spur_registry_current(a->env.registry), e->fn_name,
 						strlen(e->fn_name));
 	if (fn)
 		spur_counter_add(spur_fn_counter(fn, SPUR_FN_RETRIED), 1);
@@ -447,7 +430,7 @@ static void error_type(const struct spur_result *r, char *out, size_t len)
 
 static void run_event(struct spur_async *a, struct event *e)
 {
-	struct spur_fn *fn = spur_registry_find(spur_host_registry(a->host), e->fn_name,
+	struct spur_fn *fn = spur_registry_find(spur_registry_current(a->env.registry), e->fn_name,
 						strlen(e->fn_name));
 	if (!fn) {
 		end(a, e, "RetriesExhausted", NULL, e->attempts);
@@ -460,7 +443,7 @@ static void run_event(struct spur_async *a, struct event *e)
 		end(a, e, "EventAgeExceeded", NULL, e->attempts);
 		return;
 	}
-	struct spur_result *r = spur_invoke_event(a->host, e->target, e->body, e->len, e->id,
+	struct spur_result *r = spur_exec_event(a->env.exec, e->target, e->body, e->len, e->id,
 						  e->attempts + 1, e->traceparent, e->tracestate);
 	if (!r) {
 		requeue_after(a, e, 1000);

@@ -9,13 +9,26 @@
 #include <stddef.h>
 #include "spur/store.h"
 
-struct spur_host;
 struct spur_fn;
 struct spur_outbox;
 struct spur_async;
+struct spur_exec;
+struct spur_log;
+struct spur_metrics;
+struct spur_registry_ref;
 
-struct spur_async *spur_async_new(struct spur_host *h, const struct spur_store *store,
-				  void *store_instance, struct spur_outbox *outbox);
+/* What the async queue is built with (copied). */
+struct spur_async_env {
+	const struct spur_store *store;
+	void *store_instance;
+	struct spur_outbox *outbox;		/* where records go */
+	struct spur_exec *exec;			/* where events run */
+	struct spur_registry_ref *registry;	/* functions by name */
+	const struct spur_log *log;
+	struct spur_metrics *metrics;
+};
+
+struct spur_async *spur_async_new(const struct spur_async_env *env);
 /* Load what the store holds (events accepted before a crash or a stop)
  * and start the workers. */
 int spur_async_start(struct spur_async *a);
@@ -45,10 +58,6 @@ int spur_async_submit_traced(struct spur_async *a, struct spur_fn *fn, const cha
 /* A failure record for input that never became an event (spur_reject). */
 int spur_async_reject(struct spur_async *a, struct spur_fn *fn, const char *reason,
 		      const void *data, size_t len);
-
-/* The delay before retry n (1-based) of a function, SPEC §2.2 / STYLE
- * backoff: base * factor^(n-1) capped, or full jitter rand(0, that). */
-int64_t spur_async_backoff_ms(int64_t base, double factor, int64_t cap, int jitter, unsigned n);
 
 /* Tests: re-read the (injected) clock; events queued in memory. */
 void spur_async_kick(struct spur_async *a);

@@ -50,11 +50,11 @@
 
 #include "filter.h"
 #include "function.h"
-#include "host.h"
-#include "invoke.h"
+#include "run.h"
 #include "log.h"
 #include "mapping.h"
 #include "mapping_priv.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "record.h"
 #include "util.h"
@@ -93,11 +93,6 @@ void spur_mappings_notify(struct spur_mappings *m, const char *queue, size_t add
 	pthread_mutex_unlock(&q->lock);
 }
 
-void spur_mapping_notify(struct spur_host *h, const char *queue, size_t added)
-{
-	spur_mappings_notify(spur_host_mappings(h), queue, added);
-}
-
 struct depth_count {
 	const char *queue;
 	int64_t n;
@@ -134,10 +129,9 @@ static bool depth_allows(struct spur_mappings *m, struct qstate *q, size_t n)
 	return ok;
 }
 
-int spur_queue_put(struct spur_host *h, const char *queue, const char *const *bodies,
+int spur_queue_put(struct spur_mappings *m, const char *queue, const char *const *bodies,
 		   const size_t *lens, size_t n, char (*ids)[37])
 {
-	struct spur_mappings *m = spur_host_mappings(h);
 	struct qstate *q = queue_find(m, queue);
 	if (!m)
 		return -ENODEV;
@@ -165,17 +159,6 @@ int spur_queue_put(struct spur_host *h, const char *queue, const char *const *bo
 	free(ops);
 	if (rc == 0)
 		spur_mappings_notify(m, q->cfg->name, n);
-	return rc;
-}
-
-SPUR_API int spur_queue_send(struct spur_host *host, const char *queue, const void *body,
-			     size_t len, char id_out[37])
-{
-	const char *b = body ? body : "";
-	char ids[1][37];
-	int rc = spur_queue_put(host, queue, &b, &len, 1, ids);
-	if (rc == 0 && id_out)
-		memcpy(id_out, ids[0], 37);
 	return rc;
 }
 
@@ -233,7 +216,7 @@ static void gather(struct mapping *mp, struct batch *b)
 			return;
 		}
 		if (got < 0) {
-			spur_log_write(spur_host_log(m->host), SPUR_LOG_WARN, NULL,
+			spur_log_write(m->env.log, SPUR_LOG_WARN, NULL,
 				       "mapping %zu (%s): take failed: %s; again in %d ms", mp->index,
 				       c->source, spur_strerror(got), STORE_RETRY_MS);
 			if (b->n)
@@ -273,7 +256,7 @@ static void settle(struct mapping *mp, struct batch *b, const struct invoked *in
 {
 	struct spur_mappings *m = mp->set;
 	const struct spur_mapping_config *c = mp->cfg;
-	const struct spur_log *log = spur_host_log(m->host);
+	const struct spur_log *log = m->env.log;
 	size_t n_redrive = 0, nd = c->on_failure.n, n = 0, ne = 0;
 	for (size_t i = 0; i < b->n; i++)
 		n_redrive += b->it[i].fate == ITEM_REDRIVE;
@@ -307,7 +290,7 @@ static void settle(struct mapping *mp, struct batch *b, const struct invoked *in
 		info = spur_mapping_batch_info(mp, b, now, request_id, &ilen);
 		const char *colon = strchr(c->function, ':');
 		size_t flen = colon ? (size_t)(colon - c->function) : strlen(c->function);
-		struct spur_fn *fn = spur_registry_find(spur_host_registry(m->host), c->function, flen);
+		struct spur_fn *fn = spur_registry_find(spur_registry_current(m->env.registry), c->function, flen);
 		char arn[512];
 		snprintf(arn, sizeof(arn), "%s%s", fn ? spur_fn_arn(fn) : c->function,
 			 colon ? colon : ":$LATEST");
@@ -373,7 +356,7 @@ static void settle(struct mapping *mp, struct batch *b, const struct invoked *in
 	}
 	if (n_redrive) {
 		spur_counter_add(mp->redriven, n_redrive);
-		spur_mapping_notify(m->host, mp->q->cfg->dead_letter, n_redrive);
+		spur_mappings_notify(m, mp->q->cfg->dead_letter, n_redrive);
 		spur_log_write(log, SPUR_LOG_WARN, NULL, "mapping %zu (%s): %zu message(s) moved to "
 			       "dead-letter queue %s after %lld receive(s)", mp->index, c->source,
 			       n_redrive, mp->q->cfg->dead_letter, (long long)mp->q->cfg->max_receive);
@@ -392,7 +375,7 @@ static void run_batch(struct mapping *mp, struct batch *b)
 	struct spur_mappings *m = mp->set;
 	const struct spur_mapping_config *c = mp->cfg;
 	const struct spur_queue_config *qc = mp->q->cfg;
-	const struct spur_log *log = spur_host_log(m->host);
+	const struct spur_log *log = m->env.log;
 	int64_t now = spur_store_now_ms(), oldest = now;
 	size_t live = 0, filtered = 0, expired = 0;
 	uint32_t attempt = 1;
@@ -440,7 +423,7 @@ static void run_batch(struct mapping *mp, struct batch *b)
 	spur_counter_add(mp->records, live);
 	spur_gauge_set(mp->size, (int64_t)live);
 	spur_gauge_set(mp->age, now - oldest);
-	inv.r = p.failed ? NULL : spur_invoke_event(m->host, c->function, p.data, p.len, rid, attempt,
+	inv.r = p.failed ? NULL : spur_exec_event(m->env.exec, c->function, p.data, p.len, rid, attempt,
 							    NULL, NULL);
 
 	/* the outcome */
@@ -513,7 +496,7 @@ static struct spur_counter *counter(struct mapping *mp, const char *name, const 
 	char labels[256];
 	snprintf(labels, sizeof(labels), "mapping=\"%zu\",queue=\"%s\",function=\"%s\"", mp->index,
 		 mp->q->cfg->name, mp->cfg->function);
-	return spur_counter_get(mp->set->host, name, help, labels);
+	return spur_metrics_counter(mp->set->env.metrics, name, help, labels);
 }
 
 static struct spur_gauge *gauge(struct mapping *mp, const char *name, const char *help)
@@ -521,20 +504,19 @@ static struct spur_gauge *gauge(struct mapping *mp, const char *name, const char
 	char labels[256];
 	snprintf(labels, sizeof(labels), "mapping=\"%zu\",queue=\"%s\",function=\"%s\"", mp->index,
 		 mp->q->cfg->name, mp->cfg->function);
-	return spur_gauge_get(mp->set->host, name, help, labels);
+	return spur_metrics_gauge(mp->set->env.metrics, name, help, labels);
 }
 
-struct spur_mappings *spur_mappings_new(struct spur_host *h, const struct spur_store *store,
-					void *store_instance, struct spur_outbox *outbox)
+struct spur_mappings *spur_mappings_new(const struct spur_mappings_env *env)
 {
-	const struct spur_config *cfg = spur_host_config(h);
+	const struct spur_config *cfg = env->config;
 	struct spur_mappings *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->host = h;
-	m->st = store;
-	m->si = store_instance;
-	m->outbox = outbox;
+	m->env = *env;
+	m->st = env->store;
+	m->si = env->store_instance;
+	m->outbox = env->outbox;
 	atomic_init(&m->stopping, false);
 	m->queues = calloc(cfg->n_queues ? cfg->n_queues : 1, sizeof(*m->queues));
 	m->maps = calloc(cfg->n_mappings ? cfg->n_mappings : 1, sizeof(*m->maps));
@@ -589,7 +571,7 @@ int spur_mappings_start(struct spur_mappings *m)
 		for (; mp->n_threads < (size_t)mp->cfg->max_concurrency; mp->n_threads++)
 			if (pthread_create(&mp->threads[mp->n_threads], NULL, poller_main, mp) != 0)
 				return -EAGAIN;
-		spur_log_write(spur_host_log(m->host), SPUR_LOG_INFO, NULL,
+		spur_log_write(m->env.log, SPUR_LOG_INFO, NULL,
 			       "mapping %zu: %s -> %s (batch %lld, window %lld ms, %zu poller(s))%s", i,
 			       mp->cfg->source, mp->cfg->function, (long long)mp->cfg->batch_size,
 			       (long long)mp->cfg->batch_window_ms, mp->n_threads,
@@ -636,7 +618,7 @@ int spur_mappings_pause(struct spur_mappings *m, size_t i, bool paused)
 		return -ENOENT;
 	struct mapping *mp = &m->maps[i];
 	if (atomic_exchange(&mp->paused, paused) != paused)
-		spur_log_write(spur_host_log(m->host), SPUR_LOG_INFO, NULL, "mapping %zu (%s -> %s): %s",
+		spur_log_write(m->env.log, SPUR_LOG_INFO, NULL, "mapping %zu (%s -> %s): %s",
 			       i, mp->cfg->source, mp->cfg->function, paused ? "paused" : "resumed");
 	wake(mp->q);
 	return 0;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "filter.h"
-#include "host.h"
+#include "config.h"
 #include "mapping_priv.h"
 #include "util.h"
 
@@ -121,7 +121,7 @@ static void attrs_json(struct spur_buf *b, const struct mapping *mp, const struc
 void spur_mapping_record_json(struct spur_buf *b, const struct mapping *mp,
 			      const struct item *it, int64_t now)
 {
-	const struct spur_config *cfg = spur_host_config(mp->set->host);
+	const struct spur_config *cfg = mp->set->env.config;
 	char md5[33];
 	md5_hex(it->body, it->len, md5);
 	spur_buf_puts(b, "{\"messageId\":");

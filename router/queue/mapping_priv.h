@@ -48,7 +48,7 @@ struct mapping {
 };
 
 struct spur_mappings {
-	struct spur_host *host;
+	struct spur_mappings_env env;
 	const struct spur_store *st;
 	void *si;
 	struct spur_outbox *outbox;

@@ -65,7 +65,7 @@ struct spur_fn {
 	struct fn_view *_Atomic view;
 	pthread_mutex_t lock;		/* writers */
 	int next_version;
-	struct spur_host *host;
+	const struct spur_registry_env *env;
 	struct spur_hist event_age;	/* async events, when they end */
 	struct spur_counter *_Atomic counters[SPUR_FN_COUNTERS];	/* made on first use */
 	struct spur_function *all_versions;	/* every version object, for shutdown */
@@ -76,7 +76,7 @@ struct spur_fn {
 };
 
 /* function.c: make a version object over settings and code. */
-struct spur_function *spur_fnpriv_version_new(struct spur_host *host, struct spur_fn *fn,
+struct spur_function *spur_fnpriv_version_new(struct spur_fn *fn,
 					      const char *version, struct spur_fn_config *cfg,
 					      bool owns_cfg, FILE *err);
 void spur_fnpriv_publish_view(struct spur_fn *fn, struct fn_view *v);

@@ -13,12 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
 #include "fnpriv.h"
-#include "host.h"
 #include "snapshot.h"
 #include "util.h"
 #include "version.h"
+#include "yaml.h"
 
 struct spur_registry {
 	size_t n;
@@ -59,7 +58,9 @@ void spur_fnpriv_cfg_free(struct spur_fn_config *c)
 
 static void version_free(struct spur_function *v)
 {
-	spur_pool_free(v->pool);
+	const struct spur_registry_env *env = v->fn->env;
+	if (v->pool)
+		env->pools->destroy(env->pools_ud, v->pool);
 	if (v->code && v->rt->code_free)
 		v->rt->code_free(v->rt_instance, v->code);
 	if (v->owns_cfg)
@@ -69,11 +70,10 @@ static void version_free(struct spur_function *v)
 	free(v);
 }
 
-struct spur_function *spur_fnpriv_version_new(struct spur_host *host, struct spur_fn *fn,
-					      const char *version, struct spur_fn_config *cfg,
-					      bool owns_cfg, FILE *err)
+struct spur_function *spur_fnpriv_version_new(struct spur_fn *fn, const char *version,
+					      struct spur_fn_config *cfg, bool owns_cfg, FILE *err)
 {
-	const struct spur_config *conf = spur_host_config(host);
+	const struct spur_registry_env *env = fn->env;
 	struct spur_function *v = calloc(1, sizeof(*v));
 	if (!v)
 		return NULL;
@@ -83,10 +83,10 @@ struct spur_function *spur_fnpriv_version_new(struct spur_host *host, struct spu
 	snprintf(v->version, sizeof(v->version), "%s", version);
 	spur_uuid(v->revision);
 	v->modified_ms = spur_epoch_ms();
-	v->rt = spur_host_runtime(host, cfg->runtime, &v->rt_instance);
+	v->rt = env->runtime(env->runtime_ud, cfg->runtime, &v->rt_instance);
 	if (!v->rt) {
 		fprintf(err, "%s:%d: function '%s': no runtime plugin serves runtime '%s'\n",
-			conf->file, cfg->line, cfg->name, cfg->runtime);
+			env->config_file, cfg->line, cfg->name, cfg->runtime);
 		goto fail;
 	}
 	char why[1024] = "";
@@ -97,16 +97,15 @@ struct spur_function *spur_fnpriv_version_new(struct spur_host *host, struct spu
 		if (strncmp(why, cfg->code, strlen(cfg->code)) == 0)
 			fprintf(err, "%s\n", why);
 		else
-			fprintf(err, "%s:%d: function '%s': %s\n", conf->file, cfg->line,
+			fprintf(err, "%s:%d: function '%s': %s\n", env->config_file, cfg->line,
 				cfg->name, why[0] ? why : spur_strerror(rc));
 		goto fail;
 	}
 	if (!owns_cfg)	/* $LATEST: CodeSha256 of the code as loaded */
 		spur_snapshot_hash(cfg->code, v->code_hex, v->code_sha, &v->code_size);
-	v->pool = spur_pool_new(v, spur_host_state_dir(host));
+	v->pool = env->pools->create(env->pools_ud, v);
 	if (!v->pool)
 		goto fail;
-	spur_host_track_pool(host, v->pool);
 	return v;
 fail:
 	v->owns_cfg = false;	/* the caller still owns cfg on failure */
@@ -114,13 +113,13 @@ fail:
 	return NULL;
 }
 
-static struct spur_fn *fn_new(struct spur_host *host, const struct spur_config *cfg,
+static struct spur_fn *fn_new(const struct spur_registry_env *env, const struct spur_config *cfg,
 			      const struct spur_fn_config *fc)
 {
 	struct spur_fn *fn = calloc(1, sizeof(*fn));
 	if (!fn)
 		return NULL;
-	fn->host = host;
+	fn->env = env;
 	fn->cfg = fc;
 	fn->name = strdup(fc->name);
 	atomic_init(&fn->inflight, 0);
@@ -184,7 +183,8 @@ static void adopt(struct spur_fn *fn, struct spur_function *v)
 	fn->all_versions = v;
 }
 
-struct spur_registry *spur_registry_new(struct spur_host *host, const struct spur_config *cfg,
+struct spur_registry *spur_registry_new(const struct spur_registry_env *env,
+					const struct spur_config *cfg,
 					const struct spur_registry *previous, FILE *err)
 {
 	struct spur_registry *reg = calloc(1, sizeof(*reg));
@@ -201,11 +201,11 @@ struct spur_registry *spur_registry_new(struct spur_host *host, const struct spu
 		const struct spur_fn_config *fc = &cfg->functions[i];
 		struct spur_fn *fn = previous ? spur_registry_find(previous, fc->name, strlen(fc->name)) : NULL;
 		bool fresh = !fn;
-		if (fresh && !(fn = fn_new(host, cfg, fc))) {
+		if (fresh && !(fn = fn_new(env, cfg, fc))) {
 			ok = false;
 			continue;
 		}
-		struct spur_function *v = spur_fnpriv_version_new(host, fn, "$LATEST",
+		struct spur_function *v = spur_fnpriv_version_new(fn, "$LATEST",
 								  (struct spur_fn_config *)fc, false, err);
 		if (!v) {
 			ok = false;	/* keep going: report every function's error */
@@ -255,7 +255,7 @@ void spur_registry_commit(struct spur_registry *reg)
 			atomic_store(&fn->reserved, v->cfg->reserved);
 		adopt(fn, v);
 		pthread_mutex_unlock(&fn->lock);
-		spur_pool_retire(old->pool);
+		fn->env->pools->retire(fn->env->pools_ud, old->pool);
 		reg->pending[i] = NULL;
 	}
 }
@@ -445,7 +445,7 @@ struct spur_counter *spur_fn_counter(struct spur_fn *fn, enum spur_fn_counter wh
 	if (!c) {	/* the lookup is idempotent: a race stores the same handle */
 		char labels[96];
 		snprintf(labels, sizeof(labels), "function=\"%s\"", fn->name);
-		c = spur_counter_get(fn->host, info[which].name, info[which].help, labels);
+		c = spur_metrics_counter(fn->env->metrics, info[which].name, info[which].help, labels);
 		atomic_store_explicit(&fn->counters[which], c, memory_order_release);
 	}
 	return c;
@@ -535,7 +535,7 @@ SPUR_API int64_t spur_function_init_timeout_ms(const struct spur_function *fn)
 
 SPUR_API const char *spur_function_option(const struct spur_function *fn, const char *key)
 {
-	return spur_host_node_option(fn->cfg->node, key);
+	return spur_yaml_path(fn->cfg->node, key);
 }
 
 SPUR_API size_t spur_function_env_count(const struct spur_function *fn)

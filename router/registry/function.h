@@ -21,16 +21,61 @@
 #include "spur/runtime.h"
 #include "config.h"
 
-struct spur_host;
+#include <stdatomic.h>
+
 struct spur_pool;
 struct spur_fn;
+struct spur_function;
 struct spur_registry;
+struct spur_log;
+struct spur_metrics;
+struct spur_store;
 struct json_t;
+
+/* Execution contexts as the registry sees them. exec/ implements these
+ * (the registry sits below it and never calls it by name): a version gets
+ * its pool when it is made, gives it back when it is freed or replaced,
+ * and asks for provisioned contexts (n = 0 releases them). */
+struct spur_pool_ops {
+	struct spur_pool *(*create)(void *ud, struct spur_function *ver);
+	void (*destroy)(void *ud, struct spur_pool *pool);
+	void (*retire)(void *ud, struct spur_pool *pool);
+	void (*provision)(void *ud, struct spur_function *ver, int n);
+	size_t (*idle)(void *ud, struct spur_pool *pool);
+};
+
+/* What a registry is built with, once, by the host; it outlives every
+ * registry made from it (reloads make new registries over the same env).
+ * The store is set when it opens, before spur_versions_load. */
+struct spur_registry_env {
+	const char *config_file;	/* for FILE:LINE errors */
+	const char *state_dir;		/* code snapshots live under <state_dir>/code */
+	const struct spur_log *log;
+	struct spur_metrics *metrics;
+	const struct spur_runtime *(*runtime)(void *ud, const char *name, void **instance);
+	void *runtime_ud;
+	const struct spur_pool_ops *pools;
+	void *pools_ud;
+	const struct spur_store *store;	/* NULL: nothing is persisted */
+	void *store_instance;
+};
+
+/* The registry in use: a reload swaps it whole. Lookups load it once per
+ * call (acquire); the registries it replaced stay valid until shutdown. */
+struct spur_registry_ref {
+	struct spur_registry *_Atomic current;
+};
+
+static inline struct spur_registry *spur_registry_current(struct spur_registry_ref *ref)
+{
+	return atomic_load_explicit(&ref->current, memory_order_acquire);
+}
 
 /* Build the registry of a config (new functions, or existing ones of
  * `previous` given a new $LATEST: a reload). Every function's code is
  * loaded; errors go to err as FILE:LINE lines and NULL is returned. */
-struct spur_registry *spur_registry_new(struct spur_host *host, const struct spur_config *cfg,
+struct spur_registry *spur_registry_new(const struct spur_registry_env *env,
+					const struct spur_config *cfg,
 					const struct spur_registry *previous, FILE *err);
 /* Make `reg` current for the functions it shares with the registry it was
  * built from: their new $LATEST replaces the old one (which retires). */
@@ -85,5 +130,13 @@ struct spur_pool *spur_function_pool(const struct spur_function *ver);
 const struct spur_fn_config *spur_function_config(const struct spur_function *ver);
 const struct spur_runtime *spur_function_runtime(const struct spur_function *ver,
 						 void **instance, void **code);
+
+/* Split a FunctionName (name, name:qual, ARN, partial ARN) and an optional
+ * separate qualifier (target.c). Returns 0, or -EINVAL with a message in
+ * `why` worded as Lambda's ValidationException. */
+int spur_target_parse(const char *target, const char *qualifier,
+		      const char **name, size_t *name_len,
+		      const char **qual, size_t *qual_len,
+		      char *why, size_t len);
 
 #endif

@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "host.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -180,7 +179,7 @@ int spur_snapshot_hash(const char *src, char hex[65], char b64[48], int64_t *siz
 	return rc;
 }
 
-int spur_snapshot_take(struct spur_host *h, const char *src, char hex[65], char b64[48],
+int spur_snapshot_take(const char *state_dir, const char *src, char hex[65], char b64[48],
 		       int64_t *size, char *out, size_t outlen, char *why, size_t whylen)
 {
 	char root[4096], tmp[4096], final[4096];
@@ -193,7 +192,7 @@ int spur_snapshot_take(struct spur_host *h, const char *src, char hex[65], char 
 	tmp[0] = '\0';
 	if (!sn.md)
 		goto fail;
-	if (snprintf(root, sizeof(root), "%s/code", spur_host_state_dir(h)) >= (int)sizeof(root) - 64 ||
+	if (snprintf(root, sizeof(root), "%s/code", state_dir) >= (int)sizeof(root) - 64 ||
 	    snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", root, id) >= (int)sizeof(tmp) ||
 	    snprintf(dst, sizeof(dst), "%s/%s", tmp, base) >= (int)sizeof(dst)) {
 		rc = -ENAMETOOLONG;

@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct spur_host;
 
 /* The SHA-256 (hex and base64) and size of code as it is on disk, by the
  * same walk a snapshot makes ($LATEST's CodeSha256). */
@@ -21,7 +20,7 @@ int spur_snapshot_hash(const char *src, char hex[65], char b64[48], int64_t *siz
 
 /* Snapshot the code at src: fills hex, b64, size and the snapshot's path
  * (out, outlen); on failure why says what. */
-int spur_snapshot_take(struct spur_host *h, const char *src, char hex[65], char b64[48],
+int spur_snapshot_take(const char *state_dir, const char *src, char hex[65], char b64[48],
 		       int64_t *size, char *out, size_t outlen, char *why, size_t whylen);
 
 #endif

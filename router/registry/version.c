@@ -13,10 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
 #include "fnpriv.h"
-#include "host.h"
-#include "invoke.h"
 #include "snapshot.h"
 #include "util.h"
 #include "version.h"
@@ -120,21 +117,12 @@ static struct fn_view *view_of(struct spur_fn *fn)
 
 /* --- warming ----------------------------------------------------------------- */
 
-/* Bring a version's pool to n idle contexts (provisioned concurrency). */
-static void warm(struct spur_host *h, struct spur_function *v, int n)
+/* Bring a version's pool to n idle contexts (provisioned concurrency):
+ * exec/ does it, told through the env. */
+static void warm(struct spur_function *v, int n)
 {
-	spur_pool_set_provisioned(v->pool, n);
-	char why[256];
-	for (int have = (int)spur_pool_idle(v->pool); have < n; have++) {
-		struct spur_context *c = spur_invoke_cold_start(h, v, why, sizeof(why));
-		if (!c) {
-			spur_log_write(spur_host_log(h), SPUR_LOG_WARN, NULL,
-				       "provisioned context of %s:%s did not start: %s",
-				       v->fn->name, v->version, why);
-			return;
-		}
-		spur_pool_put(v->pool, c, true);
-	}
+	const struct spur_registry_env *env = v->fn->env;
+	env->pools->provision(env->pools_ud, v, n);
 }
 
 static int prov_for(const struct spur_fn *fn, const char *qual)
@@ -146,16 +134,16 @@ static int prov_for(const struct spur_fn *fn, const char *qual)
 }
 
 /* Warm what an alias (or version) needs before traffic reaches it. */
-void spur_version_warm_target(struct spur_host *h, struct spur_fn *fn, const char *qual,
+void spur_version_warm_target(struct spur_fn *fn, const char *qual,
 			      struct spur_function *a, struct spur_function *b)
 {
 	int n = prov_for(fn, qual);
 	if (n <= 0)
 		return;
 	if (a)
-		warm(h, a, n);
+		warm(a, n);
 	if (b)
-		warm(h, b, n);
+		warm(b, n);
 }
 
 static void view_drop(struct fn_view *nv)
@@ -169,8 +157,7 @@ static void view_drop(struct fn_view *nv)
 
 /* --- publish ----------------------------------------------------------------- */
 
-struct spur_function *spur_version_make(struct spur_host *h, struct spur_fn *fn,
-					const char *number, const char *settings,
+struct spur_function *spur_version_make(struct spur_fn *fn, const char *number, const char *settings,
 					const char *code, char *why, size_t whylen)
 {
 	json_t *o = json_loads(settings, 0, NULL);
@@ -185,7 +172,7 @@ struct spur_function *spur_version_make(struct spur_host *h, struct spur_fn *fn,
 	char *buf = NULL;
 	size_t blen = 0;
 	FILE *err = open_memstream(&buf, &blen);
-	struct spur_function *v = spur_fnpriv_version_new(h, fn, number, cfg, true, err);
+	struct spur_function *v = spur_fnpriv_version_new(fn, number, cfg, true, err);
 	fclose(err);
 	if (!v) {
 		snprintf(why, whylen, "%s", buf && *buf ? buf : "the version's code did not load");
@@ -197,7 +184,7 @@ struct spur_function *spur_version_make(struct spur_host *h, struct spur_fn *fn,
 	return v;
 }
 
-int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *description,
+int spur_version_publish(struct spur_fn *fn, const char *description,
 			 const char *expect_sha, const char *expect_revision, bool *created,
 			 spur_version_fn cb, void *ud, char *why, size_t whylen)
 {
@@ -213,7 +200,7 @@ int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *de
 		rc = -ESTALE;
 		goto done;
 	}
-	rc = spur_snapshot_take(h, latest->cfg->code, hex, b64, &size, code, sizeof(code), why, whylen);
+	rc = spur_snapshot_take(fn->env->state_dir, latest->cfg->code, hex, b64, &size, code, sizeof(code), why, whylen);
 	if (rc < 0)
 		goto done;
 	if (expect_sha && *expect_sha && strcmp(expect_sha, b64) != 0) {
@@ -237,7 +224,7 @@ int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *de
 	}
 	char number[16];
 	snprintf(number, sizeof(number), "%d", fn->next_version);
-	struct spur_function *v = spur_version_make(h, fn, number, settings, code, why, whylen);
+	struct spur_function *v = spur_version_make(fn, number, settings, code, why, whylen);
 	free(settings);
 	if (!v) {
 		rc = -EINVAL;
@@ -254,7 +241,7 @@ int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *de
 	}
 	nv->versions[nv->n_versions++] = v;
 	fn->next_version++;
-	rc = spur_version_store_persist(h, fn, nv);
+	rc = spur_version_store_persist(fn, nv);
 	if (rc < 0) {
 		fn->next_version--;
 		snprintf(why, whylen, "the registry could not be stored: %s", spur_strerror(rc));
@@ -268,7 +255,7 @@ int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *de
 	info_of(v, cb, ud);
 	goto done;
 drop:
-	spur_pool_free(v->pool);
+	fn->env->pools->destroy(fn->env->pools_ud, v->pool);
 	v->pool = NULL;
 	if (v->code && v->rt->code_free)
 		v->rt->code_free(v->rt_instance, v->code);
@@ -300,7 +287,7 @@ int spur_version_get(struct spur_fn *fn, const char *version, spur_version_fn cb
 	return 0;
 }
 
-int spur_version_delete(struct spur_host *h, struct spur_fn *fn, const char *version,
+int spur_version_delete(struct spur_fn *fn, const char *version,
 			char *why, size_t whylen)
 {
 	int rc = 0;
@@ -329,14 +316,14 @@ int spur_version_delete(struct spur_host *h, struct spur_fn *fn, const char *ver
 		if (nv->versions[i] != v)
 			nv->versions[j++] = nv->versions[i];
 	nv->n_versions = j;
-	rc = spur_version_store_persist(h, fn, nv);
+	rc = spur_version_store_persist(fn, nv);
 	if (rc < 0) {
 		snprintf(why, whylen, "the registry could not be stored: %s", spur_strerror(rc));
 		view_drop(nv);
 		goto done;
 	}
 	spur_fnpriv_publish_view(fn, nv);
-	spur_pool_retire(v->pool);
+	fn->env->pools->retire(fn->env->pools_ud, v->pool);
 done:
 	pthread_mutex_unlock(&fn->lock);
 	return rc;
@@ -409,7 +396,7 @@ int spur_version_alias_targets(struct spur_fn *fn, const struct fn_view *view,
 
 
 /* Put an alias into a new view and publish it (lock held). */
-int spur_version_alias_store(struct spur_host *h, struct spur_fn *fn, const char *name,
+int spur_version_alias_store(struct spur_fn *fn, const char *name,
 			     struct spur_function *a, struct spur_function *b, double weight,
 			     const char *description, bool from_config, bool persist_it,
 			     spur_alias_fn cb, void *ud, char *why, size_t whylen)
@@ -433,20 +420,20 @@ int spur_version_alias_store(struct spur_host *h, struct spur_fn *fn, const char
 	}
 	spur_uuid(al->revision);
 	if (persist_it) {
-		int rc = spur_version_store_persist(h, fn, nv);
+		int rc = spur_version_store_persist(fn, nv);
 		if (rc < 0) {
 			snprintf(why, whylen, "the registry could not be stored: %s", spur_strerror(rc));
 			view_drop(nv);
 			return rc;
 		}
 	}
-	spur_version_warm_target(h, fn, name, a, b);	/* before traffic moves */
+	spur_version_warm_target(fn, name, a, b);	/* before traffic moves */
 	spur_fnpriv_publish_view(fn, nv);
 	alias_of(al, cb, ud);
 	return 0;
 }
 
-int spur_alias_put(struct spur_host *h, struct spur_fn *fn, const char *name, bool create,
+int spur_alias_put(struct spur_fn *fn, const char *name, bool create,
 		   const char *version, const char *extra_version, double extra_weight,
 		   const char *description, const char *expect_revision,
 		   spur_alias_fn cb, void *ud, char *why, size_t whylen)
@@ -488,7 +475,7 @@ int spur_alias_put(struct spur_host *h, struct spur_fn *fn, const char *name, bo
 	struct spur_function *a, *b;
 	rc = spur_version_alias_targets(fn, view, version, extra_version, extra_weight, &a, &b, why, whylen);
 	if (rc == 0)
-		rc = spur_version_alias_store(h, fn, name, a, b, extra_weight, description, false, true,
+		rc = spur_version_alias_store(fn, name, a, b, extra_weight, description, false, true,
 				 cb, ud, why, whylen);
 done:
 	pthread_mutex_unlock(&fn->lock);
@@ -512,7 +499,7 @@ int spur_alias_list(struct spur_fn *fn, spur_alias_fn cb, void *ud)
 	return 0;
 }
 
-int spur_alias_delete(struct spur_host *h, struct spur_fn *fn, const char *name,
+int spur_alias_delete(struct spur_fn *fn, const char *name,
 		      char *why, size_t whylen)
 {
 	int rc = 0;
@@ -543,7 +530,7 @@ int spur_alias_delete(struct spur_host *h, struct spur_fn *fn, const char *name,
 			nv->aliases[j++] = nv->aliases[i];
 	}
 	nv->n_aliases = j;
-	rc = spur_version_store_persist(h, fn, nv);
+	rc = spur_version_store_persist(fn, nv);
 	if (rc < 0) {
 		view_drop(nv);
 		goto done;
@@ -556,14 +543,14 @@ done:
 
 /* --- concurrency and event settings -------------------------------------- */
 
-int spur_concurrency_put(struct spur_host *h, struct spur_fn *fn, long n, char *why, size_t whylen)
+int spur_concurrency_put(struct spur_fn *fn, long n, char *why, size_t whylen)
 {
 	pthread_mutex_lock(&fn->lock);
 	long before = atomic_load(&fn->reserved);
 	bool api_before = fn->reserved_from_api;
 	atomic_store(&fn->reserved, n < 0 ? fn->cfg->reserved : n);
 	fn->reserved_from_api = n >= 0;
-	int rc = spur_version_store_persist(h, fn, view_of(fn));
+	int rc = spur_version_store_persist(fn, view_of(fn));
 	if (rc < 0) {
 		atomic_store(&fn->reserved, before);
 		fn->reserved_from_api = api_before;
@@ -578,7 +565,7 @@ long spur_concurrency_get(struct spur_fn *fn)
 	return atomic_load(&fn->reserved);
 }
 
-int spur_provisioned_put(struct spur_host *h, struct spur_fn *fn, const char *qualifier,
+int spur_provisioned_put(struct spur_fn *fn, const char *qualifier,
 			 int n, char *why, size_t whylen)
 {
 	if (!qualifier || !*qualifier || strcmp(qualifier, "$LATEST") == 0) {
@@ -614,17 +601,17 @@ int spur_provisioned_put(struct spur_host *h, struct spur_fn *fn, const char *qu
 	fn->prov[i].n = n;
 	if (n <= 0)
 		fn->prov[i] = fn->prov[--fn->n_prov];
-	rc = spur_version_store_persist(h, fn, view);
+	rc = spur_version_store_persist(fn, view);
 	if (rc < 0) {
 		snprintf(why, whylen, "the registry could not be stored: %s", spur_strerror(rc));
 		goto done;
 	}
 	if (n <= 0) {
-		spur_pool_set_provisioned(a->pool, 0);
+		warm(a, 0);
 		if (b)
-			spur_pool_set_provisioned(b->pool, 0);
+			warm(b, 0);
 	} else {
-		spur_version_warm_target(h, fn, qualifier, a, b);
+		spur_version_warm_target(fn, qualifier, a, b);
 	}
 done:
 	pthread_mutex_unlock(&fn->lock);
@@ -638,13 +625,13 @@ int spur_provisioned_get(struct spur_fn *fn, const char *qualifier, int *request
 		return -ENOENT;
 	struct spur_function *v = spur_fn_version(fn, qualifier, strlen(qualifier), "");
 	*requested = n;
-	*ready = v ? (int)spur_pool_idle(v->pool) : 0;
+	*ready = v ? (int)fn->env->pools->idle(fn->env->pools_ud, v->pool) : 0;
 	if (*ready > n)
 		*ready = n;
 	return 0;
 }
 
-int spur_event_config_put(struct spur_host *h, struct spur_fn *fn, int max_retries,
+int spur_event_config_put(struct spur_fn *fn, int max_retries,
 			  int max_age_s, char *why, size_t whylen)
 {
 	if (max_retries > 2 || (max_age_s >= 0 && (max_age_s < 60 || max_age_s > 21600))) {
@@ -657,7 +644,7 @@ int spur_event_config_put(struct spur_host *h, struct spur_fn *fn, int max_retri
 		fn->event_max_retries = max_retries;
 	if (max_age_s >= 0)
 		fn->event_max_age_s = max_age_s;
-	int rc = spur_version_store_persist(h, fn, view_of(fn));
+	int rc = spur_version_store_persist(fn, view_of(fn));
 	if (rc < 0) {
 		fn->event_max_retries = r0;
 		fn->event_max_age_s = a0;

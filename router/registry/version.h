@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct spur_host;
+struct spur_registry;
 struct spur_fn;
 struct spur_fn_config;
 
@@ -59,7 +59,7 @@ typedef void (*spur_alias_fn)(void *ud, const struct spur_alias_info *a);
  * or the last one returned (nothing changed). expect_sha (base64) and
  * expect_revision are Lambda's CodeSha256 / RevisionId preconditions
  * (NULL: none). The new or existing version is given to fn. */
-int spur_version_publish(struct spur_host *h, struct spur_fn *fn, const char *description,
+int spur_version_publish(struct spur_fn *fn, const char *description,
 			 const char *expect_sha, const char *expect_revision, bool *created,
 			 spur_version_fn cb, void *ud, char *why, size_t whylen);
 /* $LATEST first, then published versions in order. */
@@ -67,7 +67,7 @@ int spur_version_list(struct spur_fn *fn, spur_version_fn cb, void *ud);
 /* One version ("$LATEST" or a number); 0 or -ENOENT. */
 int spur_version_get(struct spur_fn *fn, const char *version, spur_version_fn cb, void *ud);
 /* Delete a published version: -EBUSY while an alias points to it. */
-int spur_version_delete(struct spur_host *h, struct spur_fn *fn, const char *version,
+int spur_version_delete(struct spur_fn *fn, const char *version,
 			char *why, size_t whylen);
 
 /* Create (create=true: -EEXIST if it exists) or update an alias.
@@ -75,42 +75,36 @@ int spur_version_delete(struct spur_host *h, struct spur_fn *fn, const char *ver
  * published (not $LATEST when weighted); names are not all digits;
  * weights are in [0, 1]. Provisioned contexts of the new target are
  * warmed before the alias moves. */
-int spur_alias_put(struct spur_host *h, struct spur_fn *fn, const char *name, bool create,
+int spur_alias_put(struct spur_fn *fn, const char *name, bool create,
 		   const char *version, const char *extra_version, double extra_weight,
 		   const char *description, const char *expect_revision,
 		   spur_alias_fn cb, void *ud, char *why, size_t whylen);
 int spur_alias_get(struct spur_fn *fn, const char *name, spur_alias_fn cb, void *ud);
 int spur_alias_list(struct spur_fn *fn, spur_alias_fn cb, void *ud);
-int spur_alias_delete(struct spur_host *h, struct spur_fn *fn, const char *name,
+int spur_alias_delete(struct spur_fn *fn, const char *name,
 		      char *why, size_t whylen);
 
 /* Reserved concurrency: n >= 0, or -1 to remove. get: -1 when unset. */
-int spur_concurrency_put(struct spur_host *h, struct spur_fn *fn, long n, char *why, size_t whylen);
+int spur_concurrency_put(struct spur_fn *fn, long n, char *why, size_t whylen);
 long spur_concurrency_get(struct spur_fn *fn);
 
 /* Provisioned concurrency for a qualifier (an alias or a version, not
  * $LATEST): n contexts initialised now and kept warm; n = 0 removes it.
  * get: requested and ready counts; -ENOENT when none is configured. */
-int spur_provisioned_put(struct spur_host *h, struct spur_fn *fn, const char *qualifier,
+int spur_provisioned_put(struct spur_fn *fn, const char *qualifier,
 			 int n, char *why, size_t whylen);
 int spur_provisioned_get(struct spur_fn *fn, const char *qualifier, int *requested, int *ready);
 
 /* Event invoke config (max retries 0..2 as Lambda, max age 60..21600 s);
  * a negative value leaves that setting as the config has it. */
-int spur_event_config_put(struct spur_host *h, struct spur_fn *fn, int max_retries,
+int spur_event_config_put(struct spur_fn *fn, int max_retries,
 			  int max_age_s, char *why, size_t whylen);
 int spur_event_config_get(struct spur_fn *fn, int *max_retries, int *max_age_s);
 
 /* At start, after the store opened: the published versions, API aliases
  * and settings the store holds, then the config's aliases and
  * provisioned contexts (which win). Errors go to err; -EINVAL if any. */
-int spur_versions_load(struct spur_host *h, FILE *err);
+int spur_versions_load(struct spur_registry *reg, FILE *err);
 
-/* Hot reload (SIGHUP, POST /admin/reload): load the config again, load
- * and INIT every function's $LATEST in throwaway contexts, and only then
- * swap; in-flight invocations finish on their old contexts. A bad reload
- * changes nothing and says why. Routes and plugin options need a restart
- * (a changed one is reported in why as a warning, not applied). */
-int spur_host_reload(struct spur_host *h, char *why, size_t whylen);
 
 #endif

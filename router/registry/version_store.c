@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "fnpriv.h"
-#include "host.h"
+#include "spur/store.h"
 #include "util.h"
 #include "version.h"
 #include "version_store.h"
@@ -44,10 +44,10 @@ static json_t *alias_json(const struct spur_alias *a)
 }
 
 /* Write the function's whole registry state, with `view` as its future. */
-int spur_version_store_persist(struct spur_host *h, struct spur_fn *fn, const struct fn_view *view)
+int spur_version_store_persist(struct spur_fn *fn, const struct fn_view *view)
 {
-	void *si;
-	const struct spur_store *st = spur_host_store(h, &si);
+	const struct spur_store *st = fn->env->store;
+	void *si = fn->env->store_instance;
 	if (!st)
 		return -ENOTSUP;
 	json_t *versions = json_array(), *aliases = json_array(), *prov = json_object();
@@ -95,7 +95,7 @@ static void on_value(void *ud, const char *v, size_t len)
 }
 
 /* The stored state of one function (versions, API aliases, settings). */
-static int load_fn(struct spur_host *h, struct spur_fn *fn, const struct spur_store *st,
+static int load_fn(struct spur_fn *fn, const struct spur_store *st,
 		   void *si, FILE *err)
 {
 	struct got g = { 0 };
@@ -118,7 +118,7 @@ static int load_fn(struct spur_host *h, struct spur_fn *fn, const struct spur_st
 		const char *settings = json_string_value(json_object_get(x, "settings"));
 		const char *code = json_string_value(json_object_get(x, "code"));
 		struct spur_function *v = number && settings && code ?
-			spur_version_make(h, fn, number, settings, code, why, sizeof(why)) : NULL;
+			spur_version_make(fn, number, settings, code, why, sizeof(why)) : NULL;
 		if (!v) {
 			fprintf(err, "function %s: version %s did not load: %s\n", fn->name,
 				number ? number : "?", number ? why : "unreadable entry");
@@ -156,7 +156,7 @@ static int load_fn(struct spur_host *h, struct spur_fn *fn, const struct spur_st
 				name ? name : "?", name ? why : "unreadable");
 			continue;
 		}
-		spur_version_alias_store(h, fn, name, a, b, json_real_value(json_object_get(x, "weight")),
+		spur_version_alias_store(fn, name, a, b, json_real_value(json_object_get(x, "weight")),
 			    json_string_value(json_object_get(x, "description")), false, false,
 			    NULL, NULL, why, sizeof(why));
 	}
@@ -182,9 +182,9 @@ static int load_fn(struct spur_host *h, struct spur_fn *fn, const struct spur_st
 
 /* Config aliases and provisioned settings, applied at every load; they
  * win over the API's. Errors name the config line. */
-static int apply_config(struct spur_host *h, struct spur_fn *fn, FILE *err)
+static int apply_config(struct spur_fn *fn, FILE *err)
 {
-	const struct spur_config *conf = spur_host_config(h);
+	const char *file = fn->env->config_file;
 	const struct spur_ynode *node = fn->cfg->node;
 	const struct spur_ypair *al = node && node->kind == SPUR_YNODE_MAP ?
 		spur_yaml_map_find(node, "aliases") : NULL;
@@ -205,7 +205,7 @@ static int apply_config(struct spur_host *h, struct spur_fn *fn, FILE *err)
 				weight = strtod(w->value->pairs[0].value->text ?: "0", NULL);
 			} else if (w && w->value->kind == SPUR_YNODE_MAP && w->value->n > 1) {
 				fprintf(err, "%s:%d: alias %s: at most one additional version\n",
-					conf->file, w->line, p->key);
+					file, w->line, p->key);
 				rc = -EINVAL;
 				continue;
 			}
@@ -213,13 +213,13 @@ static int apply_config(struct spur_host *h, struct spur_fn *fn, FILE *err)
 		struct spur_function *a, *b;
 		if (!version || !spur_version_alias_name_ok(p->key, why, sizeof(why)) ||
 		    spur_version_alias_targets(fn, view_of(fn), version, extra, weight, &a, &b, why, sizeof(why)) < 0) {
-			fprintf(err, "%s:%d: function '%s': alias %s: %s\n", conf->file, p->line,
+			fprintf(err, "%s:%d: function '%s': alias %s: %s\n", file, p->line,
 				fn->name, p->key, version ? why : "needs a version");
 			rc = -EINVAL;
 			continue;
 		}
 		pthread_mutex_lock(&fn->lock);
-		spur_version_alias_store(h, fn, p->key, a, b, weight, NULL, true, false, NULL, NULL,
+		spur_version_alias_store(fn, p->key, a, b, weight, NULL, true, false, NULL, NULL,
 			    why, sizeof(why));
 		pthread_mutex_unlock(&fn->lock);
 	}
@@ -229,8 +229,8 @@ static int apply_config(struct spur_host *h, struct spur_fn *fn, FILE *err)
 		const struct spur_ypair *p = &pv->value->pairs[i];
 		char why[256];
 		int n = (int)strtol(p->value->text ?: "0", NULL, 10);
-		if (spur_provisioned_put(h, fn, p->key, n, why, sizeof(why)) < 0) {
-			fprintf(err, "%s:%d: function '%s': provisioned %s: %s\n", conf->file, p->line,
+		if (spur_provisioned_put(fn, p->key, n, why, sizeof(why)) < 0) {
+			fprintf(err, "%s:%d: function '%s': provisioned %s: %s\n", file, p->line,
 				fn->name, p->key, why);
 			rc = -EINVAL;
 		}
@@ -238,20 +238,19 @@ static int apply_config(struct spur_host *h, struct spur_fn *fn, FILE *err)
 	return rc;
 }
 
-int spur_versions_load(struct spur_host *h, FILE *err)
+int spur_versions_load(struct spur_registry *reg, FILE *err)
 {
-	void *si;
-	const struct spur_store *st = spur_host_store(h, &si);
-	struct spur_registry *reg = spur_host_registry(h);
 	int rc = 0;
 	for (size_t i = 0; i < spur_registry_count(reg); i++) {
 		struct spur_fn *fn = spur_registry_at(reg, i);
-		if (st && load_fn(h, fn, st, si, err) < 0)
+		const struct spur_store *st = fn->env->store;
+		void *si = fn->env->store_instance;
+		if (st && load_fn(fn, st, si, err) < 0)
 			rc = -EINVAL;
-		if (apply_config(h, fn, err) < 0)
+		if (apply_config(fn, err) < 0)
 			rc = -EINVAL;
 		for (size_t j = 0; j < fn->n_prov; j++)
-			spur_version_warm_target(h, fn, fn->prov[j].qual,
+			spur_version_warm_target(fn, fn->prov[j].qual,
 				    spur_fn_version(fn, fn->prov[j].qual, strlen(fn->prov[j].qual), ""),
 				    NULL);
 	}

@@ -13,19 +13,17 @@
 
 #include "version.h"
 
-struct spur_host;
 struct spur_fn;
 struct spur_function;
 struct fn_view;
 
 /* version_store.c: write the function's whole registry state, with view
  * as its future. 0, -ENOTSUP (no store), -ENOMEM, or the store's error. */
-int spur_version_store_persist(struct spur_host *h, struct spur_fn *fn, const struct fn_view *view);
+int spur_version_store_persist(struct spur_fn *fn, const struct fn_view *view);
 
 /* version.c: a published version over stored settings and code (owned;
  * NULL with why on failure). */
-struct spur_function *spur_version_make(struct spur_host *h, struct spur_fn *fn,
-					const char *number, const char *settings,
+struct spur_function *spur_version_make(struct spur_fn *fn, const char *number, const char *settings,
 					const char *code, char *why, size_t whylen);
 /* version.c: alias names are 1..128 of [a-zA-Z0-9-_], not all digits. */
 bool spur_version_alias_name_ok(const char *s, char *why, size_t whylen);
@@ -36,13 +34,13 @@ int spur_version_alias_targets(struct spur_fn *fn, const struct fn_view *view,
 			       char *why, size_t whylen);
 /* version.c: put an alias into a new view and publish it (persisted
  * first when persist_it). */
-int spur_version_alias_store(struct spur_host *h, struct spur_fn *fn, const char *name,
+int spur_version_alias_store(struct spur_fn *fn, const char *name,
 			     struct spur_function *a, struct spur_function *b, double weight,
 			     const char *description, bool from_config, bool persist_it,
 			     spur_alias_fn cb, void *ud, char *why, size_t whylen);
 /* version.c: warm what an alias (or version) needs before traffic
  * reaches it (provisioned concurrency; takes no lock). */
-void spur_version_warm_target(struct spur_host *h, struct spur_fn *fn, const char *qual,
+void spur_version_warm_target(struct spur_fn *fn, const char *qual,
 			      struct spur_function *a, struct spur_function *b);
 
 #endif

@@ -22,7 +22,7 @@
 #include "context.h"
 #include "function.h"
 #include "host.h"
-#include "invoke.h"
+#include "run.h"
 #include "util.h"
 
 static const char *handler20 =
@@ -66,7 +66,7 @@ static long rss_spur(struct spur_host *host, struct spur_function *ver, int n)
 	struct spur_context **held = calloc((size_t)n, sizeof(*held));
 	long before = rss_kib();
 	for (int i = 0; i < n; i++)
-		held[i] = spur_invoke_cold_start(host, ver, why, sizeof(why));
+		held[i] = spur_exec_cold_start(spur_host_exec(host), ver, why, sizeof(why));
 	return rss_kib() - before;
 }
 
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 	double *t = calloc((size_t)rounds, sizeof(*t));
 	for (int i = 0; i < rounds; i++) {
 		int64_t t0 = spur_now_ns();
-		struct spur_context *c = spur_invoke_cold_start(host, ver, why, sizeof(why));
+		struct spur_context *c = spur_exec_cold_start(spur_host_exec(host), ver, why, sizeof(why));
 		t[i] = us(spur_now_ns() - t0);
 		spur_context_free(c);
 	}

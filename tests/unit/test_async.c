@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "async.h"
+#include "backoff.h"
 #include "harness.h"
 #include "host.h"
 #include "util.h"
@@ -228,13 +229,13 @@ END_TEST
 START_TEST(backoff_arithmetic)
 {
 	/* Lambda's default: 1 min, then 2 min; capped */
-	ck_assert_int_eq(spur_async_backoff_ms(60000, 2, 300000, 0, 1), 60000);
-	ck_assert_int_eq(spur_async_backoff_ms(60000, 2, 300000, 0, 2), 120000);
-	ck_assert_int_eq(spur_async_backoff_ms(60000, 2, 300000, 0, 3), 240000);
-	ck_assert_int_eq(spur_async_backoff_ms(60000, 2, 300000, 0, 4), 300000);
-	ck_assert_int_eq(spur_async_backoff_ms(60000, 2, 300000, 0, 40), 300000);
+	ck_assert_int_eq(spur_backoff_ms(60000, 2, 300000, 0, 1), 60000);
+	ck_assert_int_eq(spur_backoff_ms(60000, 2, 300000, 0, 2), 120000);
+	ck_assert_int_eq(spur_backoff_ms(60000, 2, 300000, 0, 3), 240000);
+	ck_assert_int_eq(spur_backoff_ms(60000, 2, 300000, 0, 4), 300000);
+	ck_assert_int_eq(spur_backoff_ms(60000, 2, 300000, 0, 40), 300000);
 	for (int i = 0; i < 100; i++) {
-		int64_t j = spur_async_backoff_ms(60000, 2, 300000, 1, 3);
+		int64_t j = spur_backoff_ms(60000, 2, 300000, 1, 3);
 		ck_assert(j >= 0 && j <= 240000);
 	}
 }

@@ -46,33 +46,33 @@ START_TEST(parse_target_forms)
 	const char *n, *q;
 	size_t nl, ql;
 	char why[512];
-	ck_assert_int_eq(spur_invoke_parse_target("hello", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_eq(spur_target_parse("hello", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	ck_assert_int_eq(nl, 5);
 	ck_assert_ptr_null(q);
-	ck_assert_int_eq(spur_invoke_parse_target("hello:prod", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_eq(spur_target_parse("hello:prod", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	ck_assert_int_eq(nl, 5);
 	ck_assert_int_eq(ql, 4);
 	ck_assert(strncmp(q, "prod", 4) == 0);
-	ck_assert_int_eq(spur_invoke_parse_target("arn:aws:lambda:us-east-1:000000000000:function:hello:$LATEST",
+	ck_assert_int_eq(spur_target_parse("arn:aws:lambda:us-east-1:000000000000:function:hello:$LATEST",
 						  NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	ck_assert(nl == 5 && strncmp(n, "hello", 5) == 0);
 	ck_assert(ql == 7 && strncmp(q, "$LATEST", 7) == 0);
-	ck_assert_int_eq(spur_invoke_parse_target("000000000000:function:hello", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_eq(spur_target_parse("000000000000:function:hello", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	ck_assert(nl == 5 && !q);
-	ck_assert_int_eq(spur_invoke_parse_target("hello", "7", &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_eq(spur_target_parse("hello", "7", &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	ck_assert(ql == 1 && *q == '7');
 	/* bad forms */
-	ck_assert_int_lt(spur_invoke_parse_target("", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
-	ck_assert_int_lt(spur_invoke_parse_target("he llo", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
-	ck_assert_int_lt(spur_invoke_parse_target("hello:", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
-	ck_assert_int_lt(spur_invoke_parse_target("hello:a/b", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
-	ck_assert_int_lt(spur_invoke_parse_target("hello:1", "2", &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse("", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse("he llo", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse("hello:", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse("hello:a/b", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse("hello:1", "2", &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	ck_assert(strstr(why, "does not match") != NULL);
-	ck_assert_int_lt(spur_invoke_parse_target("arn:aws:s3:::bucket", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse("arn:aws:s3:::bucket", NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
 	char longname[80];
 	memset(longname, 'a', 65);
 	longname[65] = '\0';
-	ck_assert_int_lt(spur_invoke_parse_target(longname, NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
+	ck_assert_int_lt(spur_target_parse(longname, NULL, &n, &nl, &q, &ql, why, sizeof(why)), 0);
 }
 END_TEST
 

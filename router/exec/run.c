@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run.c - one run of a function (see run.h):
+ *
+ *   reserve a concurrency slot → take a warm context (or cold-start one,
+ *   INIT timed) → START → run under the deadline → END + REPORT → give
+ *   the context back (or end it after a timeout, out of memory, a crash,
+ *   max_uses) → count it in the version's metrics.
+ *
+ * Runs on the caller's thread (a connection thread for HTTP, an async
+ * worker). Takes no global lock: the registry is a snapshot behind an
+ * atomic pointer, the slot is one atomic, the pool lock is held for a
+ * pointer swap. Allocations per call: the result and the handler's output.
+ * Also the pools' life as the registry sees it (spur_exec_pool_ops): made
+ * with each version, tracked by the idle reaper, warmed for provisioned
+ * concurrency.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "invocation.h"
+#include "log.h"
+#include "metrics.h"
+#include "run.h"
+#include "util.h"
+
+struct spur_exec {
+	struct spur_exec_env env;
+	pthread_mutex_t lock;		/* pools made before the reaper started */
+	struct spur_reaper *reaper;
+	struct spur_pool **pools;
+	size_t n_pools, cap_pools;
+};
+
+struct spur_exec *spur_exec_new(const struct spur_exec_env *env)
+{
+	struct spur_exec *ex = calloc(1, sizeof(*ex));
+	if (!ex)
+		return NULL;
+	ex->env = *env;
+	pthread_mutex_init(&ex->lock, NULL);
+	return ex;
+}
+
+int spur_exec_start(struct spur_exec *ex)
+{
+	struct spur_reaper *reaper = spur_reaper_start();
+	if (!reaper)
+		return -ENOMEM;
+	pthread_mutex_lock(&ex->lock);
+	for (size_t i = 0; i < ex->n_pools; i++)
+		spur_reaper_add(reaper, ex->pools[i]);
+	ex->n_pools = 0;
+	ex->reaper = reaper;
+	pthread_mutex_unlock(&ex->lock);
+	return 0;
+}
+
+void spur_exec_stop(struct spur_exec *ex)
+{
+	if (!ex)
+		return;
+	pthread_mutex_lock(&ex->lock);
+	struct spur_reaper *reaper = ex->reaper;
+	ex->reaper = NULL;
+	pthread_mutex_unlock(&ex->lock);
+	spur_reaper_stop(reaper);
+}
+
+void spur_exec_free(struct spur_exec *ex)
+{
+	if (!ex)
+		return;
+	spur_exec_stop(ex);
+	pthread_mutex_destroy(&ex->lock);
+	free(ex->pools);
+	free(ex);
+}
+
+/* --- pools, as the registry sees them ------------------------------------------ */
+
+static struct spur_pool *pool_create(void *ud, struct spur_function *ver)
+{
+	struct spur_exec *ex = ud;
+	struct spur_pool *pool = spur_pool_new(ver, ex->env.state_dir);
+	if (!pool)
+		return NULL;
+	pthread_mutex_lock(&ex->lock);
+	if (ex->reaper) {
+		spur_reaper_add(ex->reaper, pool);
+	} else {
+		if (ex->n_pools == ex->cap_pools) {
+			size_t cap = ex->cap_pools ? ex->cap_pools * 2 : 16;
+			struct spur_pool **p = realloc(ex->pools, cap * sizeof(*p));
+			if (p) {
+				ex->pools = p;
+				ex->cap_pools = cap;
+			}
+		}
+		if (ex->n_pools < ex->cap_pools)
+			ex->pools[ex->n_pools++] = pool;
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return pool;
+}
+
+static void pool_destroy(void *ud, struct spur_pool *pool)
+{
+	struct spur_exec *ex = ud;
+	pthread_mutex_lock(&ex->lock);	/* not yet handed to the reaper */
+	for (size_t i = 0; i < ex->n_pools; i++)
+		if (ex->pools[i] == pool)
+			ex->pools[i] = ex->pools[--ex->n_pools];
+	pthread_mutex_unlock(&ex->lock);
+	spur_pool_free(pool);
+}
+
+static void pool_retire(void *ud, struct spur_pool *pool)
+{
+	spur_pool_retire(pool);
+}
+
+/* Bring a version's pool to n idle contexts (provisioned concurrency). */
+static void pool_provision(void *ud, struct spur_function *ver, int n)
+{
+	struct spur_exec *ex = ud;
+	struct spur_pool *pool = spur_function_pool(ver);
+	spur_pool_set_provisioned(pool, n);
+	char why[256];
+	for (int have = (int)spur_pool_idle(pool); have < n; have++) {
+		struct spur_context *c = spur_exec_cold_start(ex, ver, why, sizeof(why));
+		if (!c) {
+			spur_log_write(ex->env.log, SPUR_LOG_WARN, NULL,
+				       "provisioned context of %s:%s did not start: %s",
+				       spur_function_name(ver), spur_function_version(ver), why);
+			return;
+		}
+		spur_pool_put(pool, c, true);
+	}
+}
+
+static size_t pool_idle(void *ud, struct spur_pool *pool)
+{
+	return spur_pool_idle(pool);
+}
+
+const struct spur_pool_ops spur_exec_pool_ops = {
+	.create = pool_create,
+	.destroy = pool_destroy,
+	.retire = pool_retire,
+	.provision = pool_provision,
+	.idle = pool_idle,
+};
+
+/* --- one run ------------------------------------------------------------------- */
+
+static void inv_fini(struct spur_invocation *inv)
+{
+	free(inv->result);
+	free(inv->error);
+	inv->result = inv->error = NULL;
+}
+
+/* REPORT's figures. */
+struct timing {
+	int64_t start, init_ns;
+	bool cold;
+};
+
+static void report(const struct spur_invocation *inv, const struct spur_fn_config *c,
+		   const struct timing *t, enum spur_run run)
+{
+	double ms = (double)(spur_now_ns() - t->start) / 1e6;
+	unsigned long long mb = (inv->memory_used + (1u << 20) - 1) >> 20;
+	char init[64] = "";
+	if (t->cold)
+		snprintf(init, sizeof(init), "\tInit Duration: %.2f ms", (double)t->init_ns / 1e6);
+	spur_log_write(inv->log, SPUR_LOG_INFO, &inv->logctx, "END RequestId: %s",
+		       inv->request_id);
+	spur_log_write(inv->log, SPUR_LOG_INFO, &inv->logctx,
+		       "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %lld ms\tMemory Size: %llu MB\tMax Memory Used: %llu MB%s%s",
+		       inv->request_id, ms, (long long)(ms + 0.999999),
+		       (unsigned long long)(c->memory >> 20), mb, init,
+		       run == SPUR_RUN_TIMEOUT ? "\tStatus: timeout" :
+		       run == SPUR_RUN_OOM ? "\tStatus: error\tError Type: Runtime.OutOfMemory" : "");
+}
+
+/* A fatal run without a message from the runtime gets the host's. */
+static void default_error(struct spur_invocation *inv, enum spur_run run,
+			  const struct spur_fn_config *c)
+{
+	if (run == SPUR_RUN_TIMEOUT) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "Task timed out after %.2f seconds",
+			 (double)c->timeout_ms / 1000.0);
+		free(inv->error);
+		inv->error = NULL;
+		spur_invocation_set_error(inv, "Sandbox.Timedout", msg, NULL);
+	} else if (!inv->error) {
+		spur_invocation_set_error(inv, run == SPUR_RUN_OOM ? "Runtime.OutOfMemory" :
+					  run == SPUR_RUN_CRASH ? "Runtime.ExitError" : "Error",
+					  run == SPUR_RUN_OOM ? "memory limit exceeded" :
+					  run == SPUR_RUN_CRASH ? "the runtime context failed" :
+					  "the handler failed", NULL);
+	}
+}
+
+static struct spur_context *cold_start(struct spur_pool *pool, struct spur_invocation *inv,
+				       const struct spur_fn_config *c, struct timing *t,
+				       enum spur_run *run)
+{
+	struct spur_invocation init = *inv;
+	init.result = init.error = NULL;
+	init.traceparent = init.tracestate = NULL;	/* INIT belongs to no request */
+	init.payload = NULL;
+	init.payload_len = 0;
+	int64_t t0 = spur_now_ns();
+	init.deadline_ns = t0 + c->init_timeout_ms * 1000000;
+	init.deadline_epoch_ms = spur_epoch_ms() + c->init_timeout_ms;
+	struct spur_context *ctx = spur_context_new(pool, &init, run);
+	t->cold = true;
+	t->init_ns = spur_now_ns() - t0;
+	if (!ctx) {
+		if (*run == SPUR_RUN_TIMEOUT) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "INIT timed out after %.2f seconds",
+				 (double)c->init_timeout_ms / 1000.0);
+			free(init.error);
+			init.error = NULL;
+			spur_invocation_set_error(&init, "Runtime.InitTimeout", msg, NULL);
+		} else {
+			default_error(&init, *run == SPUR_RUN_OK ? SPUR_RUN_CRASH : *run, c);
+		}
+		inv->error = init.error;
+		inv->error_len = init.error_len;
+		init.error = NULL;
+	}
+	inv->memory_used = init.memory_used;
+	inv_fini(&init);
+	return ctx;
+}
+
+struct spur_function *spur_exec_resolve(struct spur_exec *ex, const char *target,
+					const char *qualifier, struct spur_result *r,
+					struct spur_fn **fnp, const char **qual, size_t *qual_len)
+{
+	const char *name;
+	size_t name_len;
+	char why[512];
+	if (spur_target_parse(target, qualifier, &name, &name_len,
+				     qual, qual_len, why, sizeof(why)) < 0) {
+		spur_result_fail(r, SPUR_STATUS_BAD_REQUEST, "ValidationException", "%s", why);
+		return NULL;
+	}
+	struct spur_fn *fn = spur_registry_find(spur_registry_current(ex->env.registry), name,
+						name_len);
+	if (!fn) {
+		spur_result_fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
+				 "Function not found: arn:aws:lambda:%s:%s:function:%.*s%s%.*s",
+				 ex->env.arn_region, ex->env.arn_account, (int)name_len, name,
+				 *qual ? ":" : "", (int)*qual_len, *qual ? *qual : "");
+		return NULL;
+	}
+	struct spur_function *ver = spur_fn_version(fn, *qual, *qual_len, r->request_id);
+	if (!ver) {
+		spur_result_fail(r, SPUR_STATUS_NOT_FOUND, "ResourceNotFoundException",
+				 "Function not found: %s:%.*s", spur_fn_arn(fn), (int)*qual_len, *qual);
+		return NULL;
+	}
+	r->version = spur_function_version(ver);
+	*fnp = fn;
+	return ver;
+}
+
+void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_function *ver,
+		   const char *qual, size_t qual_len, const char *payload, size_t payload_len,
+		   unsigned attempt, bool log_tail, const struct spur_trace *trace,
+		   struct spur_result *r)
+{
+	struct spur_inv_metrics *m = spur_function_metrics(ver);
+	if (spur_fn_slot_take(fn) < 0) {
+		atomic_fetch_add_explicit(&m->outcome[SPUR_OUTCOME_THROTTLED], 1, memory_order_relaxed);
+		r->retry_after = 1;
+		spur_result_fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
+				 "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
+		return;
+	}
+
+	const struct spur_fn_config *c = spur_function_config(ver);	/* the version's own */
+	char arn[400];
+	snprintf(arn, sizeof(arn), "%s%s%.*s", spur_fn_arn(fn), qual ? ":" : "",
+		 (int)qual_len, qual ? qual : "");
+	struct spur_buf tail;
+	spur_buf_init(&tail);
+	struct spur_invocation inv = {
+		.log = ex->env.log,
+		.ver = ver,
+		.request_id = r->request_id,
+		.arn = arn,
+		.attempt = attempt,
+		.payload = payload,
+		.payload_len = payload_len,
+		.traceparent = trace && trace->parent[0] ? trace->parent : NULL,
+		.tracestate = trace && trace->parent[0] && trace->state[0] ? trace->state : NULL,
+		.logctx = {
+			.request_id = r->request_id,
+			.function = c->name,
+			.version = r->version,
+			.tail = log_tail ? &tail : NULL,
+		},
+	};
+	struct timing t = { .start = spur_now_ns() };
+	enum spur_run outcome = SPUR_RUN_OK;
+	struct spur_pool *pool = spur_function_pool(ver);
+	struct spur_context *ctx = spur_pool_take(pool);
+	if (!ctx && spur_pool_provisioned(pool) > 0)	/* provisioned concurrency spillover */
+		atomic_fetch_add_explicit(&m->spillover, 1, memory_order_relaxed);
+	if (!ctx)
+		ctx = cold_start(pool, &inv, c, &t, &outcome);
+	spur_log_write(inv.log, SPUR_LOG_INFO, &inv.logctx, "START RequestId: %s Version: %s",
+		       r->request_id, r->version);
+	if (ctx) {
+		void *rt_instance;
+		const struct spur_runtime *rt = spur_function_runtime(ver, &rt_instance, NULL);
+		inv.ctx = ctx;
+		inv.deadline_ns = spur_now_ns() + c->timeout_ms * 1000000;
+		inv.deadline_epoch_ms = spur_epoch_ms() + c->timeout_ms;
+		outcome = rt->invoke(spur_context_runtime_state(ctx), &inv);
+	}
+	if (outcome != SPUR_RUN_OK)
+		default_error(&inv, outcome, c);
+	report(&inv, c, &t, outcome);
+	spur_hist_observe(&m->duration, spur_now_ns() - t.start - (t.cold ? t.init_ns : 0));
+	if (t.cold)
+		spur_hist_observe(&m->init, t.init_ns);
+	atomic_fetch_add_explicit(&m->outcome[outcome == SPUR_RUN_OK ? SPUR_OUTCOME_SUCCESS :
+					      outcome == SPUR_RUN_TIMEOUT ? SPUR_OUTCOME_TIMEOUT :
+					      SPUR_OUTCOME_ERROR], 1, memory_order_relaxed);
+	if (ctx)
+		spur_pool_put(pool, ctx, outcome == SPUR_RUN_OK || outcome == SPUR_RUN_ERROR);
+	if (outcome == SPUR_RUN_OOM)
+		malloc_trim(0);	/* hand a memory bomb's pages back to the system */
+	spur_fn_slot_give(fn);
+	json_decref(inv.json);
+
+	r->status = SPUR_STATUS_OK;
+	if (outcome == SPUR_RUN_OK) {
+		r->body = inv.result ? inv.result : strdup("null");
+		r->body_len = inv.result ? inv.result_len : 4;
+		inv.result = NULL;
+	} else {
+		r->function_error = "Unhandled";
+		r->body = inv.error;
+		r->body_len = inv.error_len;
+		inv.error = NULL;
+	}
+	if (log_tail) {
+		size_t off = tail.len > SPUR_LOG_TAIL ? tail.len - SPUR_LOG_TAIL : 0;
+		r->log_tail = spur_base64(tail.data ? tail.data + off : "", tail.len - off);
+	}
+	spur_buf_fini(&tail);
+	inv_fini(&inv);
+	if (!r->body)
+		spur_result_fail(r, SPUR_STATUS_INTERNAL, "ServiceException", "out of memory");
+}
+
+struct spur_result *spur_exec_event(struct spur_exec *ex, const char *target,
+				    const char *payload, size_t len,
+				    const char *request_id, unsigned attempt,
+				    const char *traceparent, const char *tracestate)
+{
+	struct spur_result *r = spur_result_new();
+	if (!r)
+		return NULL;
+	snprintf(r->request_id, sizeof(r->request_id), "%s", request_id);
+	struct spur_fn *fn;
+	const char *qual;
+	size_t qual_len;
+	struct spur_function *ver = spur_exec_resolve(ex, target, NULL, r, &fn, &qual, &qual_len);
+	struct spur_trace trace;
+	spur_trace_from_strings(&trace, traceparent, tracestate);
+	if (ver)
+		spur_exec_run(ex, fn, ver, qual, qual_len, payload, len, attempt, false,
+				&trace, r);
+	return r;
+}
+
+struct spur_context *spur_exec_cold_start(struct spur_exec *ex, struct spur_function *ver,
+					  char *why, size_t len)
+{
+	char id[37];
+	spur_uuid(id);
+	const struct spur_fn_config *c = spur_function_config(ver);
+	struct spur_invocation inv = {
+		.log = ex->env.log,
+		.ver = ver,
+		.request_id = id,
+		.arn = spur_fn_arn(spur_function_fn(ver)),
+		.attempt = 1,
+		.logctx = { .request_id = id, .function = c->name, .version = "$LATEST" },
+	};
+	struct timing t = { .start = spur_now_ns() };
+	enum spur_run run;
+	struct spur_context *ctx = cold_start(spur_function_pool(ver), &inv, c, &t, &run);
+	if (!ctx) {
+		json_t *e = inv.error ? json_loadb(inv.error, inv.error_len, 0, NULL) : NULL;
+		snprintf(why, len, "%s: %s",
+			 json_string_value(json_object_get(e, "errorType")) ?: "Error",
+			 json_string_value(json_object_get(e, "errorMessage")) ?: "INIT failed");
+		json_decref(e);
+	}
+	inv_fini(&inv);
+	return ctx;
+}
+
+int spur_exec_init_once(struct spur_exec *ex, struct spur_function *ver,
+			char *why, size_t len)
+{
+	struct spur_context *ctx = spur_exec_cold_start(ex, ver, why, len);
+	if (!ctx)
+		return -EINVAL;
+	spur_context_free(ctx);
+	return 0;
+}
+
