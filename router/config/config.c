@@ -674,31 +674,56 @@ const struct spur_fn_config *spur_config_function(const struct spur_config *cfg,
 	return NULL;
 }
 
-int spur_config_plugin_options(struct spur_config *cfg, const char *name,
-			       const struct spur_option *table, void *out, FILE *err)
+static void skip_key(struct spur_walk *w, const struct spur_ypair *p, void *base,
+		     const struct spur_field *f)
+{
+}
+
+/* Walk `n` with a plugin's table (plus `skip`, a key the caller owns). */
+static int walk_plugin_table(struct spur_config *cfg, const struct spur_ynode *n, int line,
+			     const char *owner, const struct spur_option *table,
+			     const char *skip, void *out, FILE *err)
 {
 	struct spur_walk w = { .cfg = cfg, .err = err, .store = true };
-	struct spur_plugin_section *sec = NULL;
-	struct spur_field *fields;
-	size_t i, n = 0;
+	size_t i, k = 0;
 
-	for (i = 0; i < cfg->n_sections; i++)
-		if (strcmp(cfg->sections[i].name, name) == 0)
-			sec = &cfg->sections[i];
-	while (table && table[n].name)
-		n++;
-	fields = calloc(n + 1, sizeof(*fields));
+	while (table && table[k].name)
+		k++;
+	struct spur_field *fields = calloc(k + 2, sizeof(*fields));
 	if (!fields) {
 		fprintf(err, "%s: out of memory\n", cfg->file);
 		return -ENOMEM;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < k; i++)
 		fields[i] = (struct spur_field){ .opt = table[i], .kind = SPUR_FIELD_LEAF };
-	spur_option_walk(&w, sec ? sec->node : NULL, fields, out, sec ? sec->line : 1, name, NULL);
+	if (skip)
+		fields[k] = (struct spur_field){ .opt = { .name = skip }, .kind = SPUR_FIELD_CUSTOM,
+						 .parse = skip_key };
+	spur_option_walk(&w, n, fields, out, line, owner, NULL);
 	free(fields);
+	return w.errors ? -EINVAL : 0;
+}
+
+int spur_config_plugin_options(struct spur_config *cfg, const char *name,
+			       const struct spur_option *table, void *out, FILE *err)
+{
+	struct spur_plugin_section *sec = NULL;
+
+	for (size_t i = 0; i < cfg->n_sections; i++)
+		if (strcmp(cfg->sections[i].name, name) == 0)
+			sec = &cfg->sections[i];
 	if (sec)
 		sec->claimed = true;
-	return w.errors ? -EINVAL : 0;
+	return walk_plugin_table(cfg, sec ? sec->node : NULL, sec ? sec->line : 1, name, table,
+				 NULL, out, err);
+}
+
+int spur_config_destination_options(struct spur_config *cfg, const struct spur_dest_config *d,
+				    const struct spur_option *table, void *out, FILE *err)
+{
+	char owner[160];
+	snprintf(owner, sizeof(owner), "destination '%s'", d->name);
+	return walk_plugin_table(cfg, d->node, d->line, owner, table, "type", out, err);
 }
 
 int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err)

@@ -69,6 +69,8 @@ struct spur_dest_config {
 	int line;
 	char *type;			/* the plugin scheme: mqtt, http, zmq, file */
 	char *options;			/* the other keys as a JSON object text */
+	const struct spur_ynode *node;	/* the entry's mapping (borrowed from the document) */
+	void *settings;			/* parsed by the plugin's table at load, or NULL */
 };
 
 /* A named internal queue (queues: in config), with SQS semantics. */
@@ -165,6 +167,11 @@ const struct spur_dest_config *spur_config_destination(const struct spur_config 
  * are owned by the config and live as long as it does. */
 int spur_config_plugin_options(struct spur_config *cfg, const char *name,
 			       const struct spur_option *table, void *out, FILE *err);
+
+/* Parse a named destination's keys (all but `type`) with its plugin's
+ * table into `out`; errors name the config line. 0 or -EINVAL. */
+int spur_config_destination_options(struct spur_config *cfg, const struct spur_dest_config *d,
+				    const struct spur_option *table, void *out, FILE *err);
 
 /* After all plugins parsed their sections: an error for each section that
  * no plugin claimed ("FILE:LINE: unknown key 'x'"). Returns 0 or -EINVAL. */

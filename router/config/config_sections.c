@@ -191,6 +191,7 @@ void spur_config_parse_destinations(struct spur_walk *w, const struct spur_ypair
 			.name = spur_option_mem_strdup(cfg, dp->key),
 			.line = dp->line,
 			.type = spur_option_mem_strdup(cfg, type->value->text),
+			.node = d,
 			.options = opts.failed ? NULL : spur_option_mem_strdup(cfg, opts.data),
 		};
 		spur_buf_fini(&opts);

@@ -122,6 +122,60 @@ static int store_options(struct spur_config *cfg, struct spur_loaded_plugin *p, 
 	return rc;
 }
 
+/* Is `scheme` one of the '|'-separated list? */
+static bool scheme_in(const char *list, const char *scheme)
+{
+	size_t n = strlen(scheme);
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, "|");
+		if (len == n && strncmp(p, scheme, n) == 0)
+			return true;
+		p += len + (p[len] == '|');
+	}
+	return false;
+}
+
+/* The destination plugin whose scheme list has `scheme`, or NULL. */
+static struct spur_loaded_plugin *destination_plugin(struct spur_host *h, const char *scheme)
+{
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if ((p->desc.roles & SPUR_ROLE_DESTINATION) && p->desc.destination &&
+		    scheme_in(p->desc.destination->scheme, scheme))
+			return p;
+	}
+	return NULL;
+}
+
+/* Named destinations (destinations:): each type must be served by a
+ * plugin of this build, and a plugin that declares its settings gets them
+ * checked and parsed now, so `spur check` reports a misspelt key with its
+ * line instead of the first delivery finding it. */
+static int check_destinations(struct spur_host *h, FILE *err)
+{
+	struct spur_config *cfg = h->cfg;
+	int rc = 0;
+	for (size_t i = 0; i < cfg->n_dests; i++) {
+		struct spur_dest_config *d = &cfg->dests[i];
+		struct spur_loaded_plugin *p = destination_plugin(h, d->type);
+		if (!p) {
+			fprintf(err, "%s:%d: destination '%s': no destination plugin serves type '%s' in this build\n",
+				cfg->file, d->line, d->name, d->type);
+			rc = -EINVAL;
+			continue;
+		}
+		const struct spur_destination *ds = p->desc.destination;
+		if (!SPUR_HAS_MEMBER(ds, struct spur_destination, open_named) || !ds->options)
+			continue;	/* an ABI 1.0 plugin: it checks the JSON at open */
+		d->settings = calloc(1, ds->options_size ? ds->options_size : 1);
+		if (!d->settings)
+			return -ENOMEM;
+		if (spur_config_destination_options(cfg, d, ds->options, d->settings, err) < 0)
+			rc = -EINVAL;
+	}
+	return rc;
+}
+
 struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 {
 	struct spur_host *h = calloc(1, sizeof(*h));
@@ -187,6 +241,8 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 			cfg->file);
 	}
 	if (spur_config_check_unclaimed(cfg, err) < 0)
+		ok = false;
+	if (check_destinations(h, err) < 0)
 		ok = false;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		bool served = false;
@@ -270,6 +326,8 @@ void spur_host_free(struct spur_host *h)
 	pthread_mutex_destroy(&h->ready_lock);
 	pthread_mutex_destroy(&h->reload_lock);
 	spur_metrics_free(h->metrics);
+	for (size_t i = 0; i < h->cfg->n_dests; i++)
+		free(h->cfg->dests[i].settings);
 	spur_config_free(h->cfg);
 	free(h);
 }
@@ -532,19 +590,6 @@ const struct spur_store *spur_host_store(struct spur_host *h, void **instance)
 		return NULL;
 	*instance = h->store_plugin->instance;
 	return h->store_plugin->desc.store;
-}
-
-/* Is `scheme` one of the '|'-separated list? */
-static bool scheme_in(const char *list, const char *scheme)
-{
-	size_t n = strlen(scheme);
-	for (const char *p = list; p && *p;) {
-		size_t len = strcspn(p, "|");
-		if (len == n && strncmp(p, scheme, n) == 0)
-			return true;
-		p += len + (p[len] == '|');
-	}
-	return false;
 }
 
 static const struct spur_destination *plugin_destination(void *ud, const char *scheme,

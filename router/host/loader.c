@@ -28,6 +28,42 @@
 #define SPUR_PLUGIN_MIN_SIZE \
 	(offsetof(struct spur_plugin, runtime) + sizeof(((struct spur_plugin *)0)->runtime))
 
+/* The sizes of the role tables at ABI 1.0: a plugin built for 1.0 has
+ * at least these; members appended since are read only when its
+ * struct_size covers them (SPUR_HAS_MEMBER). */
+#define SIZE_UPTO(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
+#define RUNTIME_MIN_SIZE SIZE_UPTO(struct spur_runtime, invoke)
+#define STORE_MIN_SIZE SIZE_UPTO(struct spur_store, writable)
+#define DESTINATION_MIN_SIZE SIZE_UPTO(struct spur_destination, close)
+
+/* What is wrong with a descriptor's role tables, or NULL: every role has
+ * its table, of at least the 1.0 size, with the callbacks the host calls
+ * without looking (optional ones are checked at each use). */
+static const char *role_problem(const struct spur_plugin *d)
+{
+	const struct spur_runtime *rt = d->runtime;
+	const struct spur_store *st = d->store;
+	const struct spur_destination *ds = d->destination;
+	if ((d->roles & SPUR_ROLE_RUNTIME) &&
+	    (!rt || rt->struct_size < RUNTIME_MIN_SIZE || !rt->name || !rt->code_load ||
+	     !rt->context_new || !rt->invoke || !rt->context_free))
+		return "runtime role without a complete struct spur_runtime";
+	if ((d->roles & SPUR_ROLE_STORE) &&
+	    (!st || st->struct_size < STORE_MIN_SIZE || !st->kind || !st->open || !st->close ||
+	     !st->apply || !st->take || !st->get || !st->peek || !st->key_get || !st->stats ||
+	     !st->purge))
+		return "store role without a complete struct spur_store";
+	if ((d->roles & SPUR_ROLE_DESTINATION) &&
+	    (!ds || ds->struct_size < DESTINATION_MIN_SIZE || !ds->scheme || !ds->open ||
+	     !ds->deliver))
+		return "destination role without a complete struct spur_destination";
+	if ((d->roles & SPUR_ROLE_DESTINATION) &&
+	    SPUR_HAS_MEMBER(ds, struct spur_destination, open_named) &&
+	    !ds->options != !ds->open_named)
+		return "destination declares options without open_named (or the reverse)";
+	return NULL;
+}
+
 struct spur_plugin_set {
 	size_t n, cap;
 	struct spur_loaded_plugin *v;
@@ -64,11 +100,9 @@ int spur_plugin_open(const char *path, struct spur_loaded_plugin *out,
 		snprintf(why, len, "%s: descriptor lacks a name or init()", path);
 		goto fail;
 	}
-	if ((out->desc.roles & SPUR_ROLE_RUNTIME) &&
-	    (!out->desc.runtime || out->desc.runtime->struct_size < sizeof(struct spur_runtime) ||
-	     !out->desc.runtime->code_load || !out->desc.runtime->context_new ||
-	     !out->desc.runtime->invoke || !out->desc.runtime->context_free)) {
-		snprintf(why, len, "%s: runtime role without a complete struct spur_runtime", path);
+	const char *role = role_problem(&out->desc);
+	if (role) {
+		snprintf(why, len, "%s: %s", path, role);
 		goto fail;
 	}
 	out->dl = dl;

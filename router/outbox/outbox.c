@@ -237,8 +237,12 @@ static struct dest *dest_open(struct spur_outbox *ob, const char *uri, char *why
 		/* A plugin serving several schemes ("http|https", "zmq+pub|zmq+push")
 		 * gets the whole URI: the scheme is part of what it opens. */
 		const char *target = named ? "" : strchr(d->ops->scheme, '|') ? uri : sep + 3;
-		if (d->ops->open(inst, target, named ? named->options : NULL,
-				 &d->handle, why, len) < 0)
+		int rc = named && named->settings &&
+			 SPUR_HAS_MEMBER(d->ops, struct spur_destination, open_named) ?
+			d->ops->open_named(inst, named->name, named->settings, &d->handle, why, len) :
+			d->ops->open(inst, target, named ? named->options : NULL, &d->handle, why,
+				     len);
+		if (rc < 0)
 			goto fail;
 	}
 	d->next = ob->dests;

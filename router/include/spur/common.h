@@ -25,9 +25,17 @@ extern "C" {
 #endif
 
 /* The plugin ABI. The host refuses a plugin of another major version and
- * accepts one of a smaller minor version (it then sees a smaller struct). */
+ * accepts one of a smaller minor version (it then sees a smaller struct).
+ * The minor counts the appends made since 1.0:
+ *   1.1  struct spur_destination: options, options_size, open_named
+ *        (named destinations' settings declared once, checked at load) */
 #define SPUR_ABI_MAJOR 1
-#define SPUR_ABI_MINOR 0
+#define SPUR_ABI_MINOR 1
+
+/* Does `p`, a struct of type T that starts with `uint32_t struct_size`
+ * and was built by the other side for any minor version, carry `member`? */
+#define SPUR_HAS_MEMBER(p, T, member) \
+	((p) != NULL && (p)->struct_size >= offsetof(T, member) + sizeof(((T *)0)->member))
 
 /* Log levels, for spur_log() and the log: config key. */
 enum spur_log_level {

@@ -15,10 +15,16 @@
  *            a plugin whose `scheme` lists several gets the whole URI,
  *            "zmq+push://tcp://127.0.0.1:5557", so it knows which one),
  *            or, for a named destination of `destinations:` whose `type`
- *            is this plugin's scheme, target "" and `options`: that
+ *            is this plugin's scheme and that has no `options` table (a
+ *            plugin of ABI 1.0), target "" and `options`: that
  *            destination's settings as a JSON object text (everything but
- *            `type`, e.g. {"topic":"alerts/{function}","qos":1}). A plugin
- *            refuses settings it does not know with a clear message.
+ *            `type`, e.g. {"topic":"alerts/{function}","qos":1}).
+ *   open_named  (ABI 1.1) a named destination whose settings the host has
+ *            parsed with the plugin's `options` table: unknown keys, bad
+ *            types and ranges are FILE:LINE errors of `spur check` and
+ *            `spur serve`, before anything is delivered. `options` is a
+ *            block of options_size bytes laid out as the table says; its
+ *            strings live as long as the config.
  *   deliver  one record (JSON text, borrowed for the call). May buffer.
  *   flush    make everything delivered since the last flush durable or
  *            sent; 0, or a negative errno (then the whole batch retries).
@@ -32,6 +38,7 @@
 #define SPUR_DESTINATION_H
 
 #include "spur/common.h"
+#include "spur/option.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,6 +82,14 @@ struct spur_destination {
 				     char *why, size_t whylen);
 	int (*flush)(void *dest);
 	void (*close)(void *dest);
+
+	/* ABI 1.1 (the host checks struct_size): named destinations. A table
+	 * ending with a NULL name, and the open that takes its parsed block;
+	 * both or neither. */
+	const struct spur_option *options;
+	size_t options_size;
+	int (*open_named)(void *instance, const char *name, const void *options,
+			  void **dest, char *err, size_t errlen);
 };
 
 #ifdef __cplusplus
