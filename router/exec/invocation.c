@@ -3,7 +3,6 @@
  * invocation.c - the SDK's accessors of struct spur_invocation (the
  * runtime side of spur/runtime.h).
  */
-#include <jansson.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,18 +49,6 @@ SPUR_API const char *spur_invocation_payload(const struct spur_invocation *inv, 
 	if (len)
 		*len = inv->payload_len;
 	return inv->payload;
-}
-
-SPUR_API const struct json_t *spur_invocation_json(const struct spur_invocation *inv)
-{
-	if (!inv->json && inv->payload) {
-		/* Checked at intake, so this parse succeeds; done at most once,
-		 * and only for runtimes that want a tree. */
-		struct spur_invocation *mut = (struct spur_invocation *)inv;
-		mut->json = json_loadb(inv->payload, inv->payload_len,
-				       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	}
-	return inv->json;
 }
 
 SPUR_API void spur_invocation_log(struct spur_invocation *inv, const char *line, size_t len)

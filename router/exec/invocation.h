@@ -7,7 +7,6 @@
 #ifndef SPUR_INVOCATION_H
 #define SPUR_INVOCATION_H
 
-#include <jansson.h>
 #include <stdint.h>
 #include "spur/runtime.h"
 #include "log.h"
@@ -25,7 +24,6 @@ struct spur_invocation {
 	int64_t deadline_epoch_ms;
 	const char *payload;
 	size_t payload_len;
-	json_t *json;			/* parsed on demand: spur_invocation_json() */
 	char *result;
 	size_t result_len;
 	char *error;			/* the Lambda error object, JSON */

@@ -346,7 +346,6 @@ void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_functio
 	if (outcome == SPUR_RUN_OOM)
 		malloc_trim(0);	/* hand a memory bomb's pages back to the system */
 	spur_fn_slot_give(fn);
-	json_decref(inv.json);
 
 	r->status = SPUR_STATUS_OK;
 	if (outcome == SPUR_RUN_OK) {

@@ -28,7 +28,9 @@ extern "C" {
  * accepts one of a smaller minor version (it then sees a smaller struct).
  * The minor counts the appends made since 1.0:
  *   1.1  struct spur_destination: options, options_size, open_named
- *        (named destinations' settings declared once, checked at load) */
+ *        (named destinations' settings declared once, checked at load);
+ *        spur_invocation_json() is gone: jansson's types left the SDK
+ *        (no plugin called it; runtimes parse spur_invocation_payload) */
 #define SPUR_ABI_MAJOR 1
 #define SPUR_ABI_MINOR 1
 

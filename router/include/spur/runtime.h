@@ -33,7 +33,6 @@ extern "C" {
 struct spur_function;	/* one function version: name, code, settings */
 struct spur_context;	/* the host's half of an execution context */
 struct spur_invocation;	/* one run (INIT or invoke) */
-struct json_t;		/* jansson's, for runtimes that link jansson */
 
 /* What a run came to. Anything but OK and ERROR ends the context. */
 enum spur_run {
@@ -97,10 +96,9 @@ SPUR_API unsigned spur_invocation_attempt(const struct spur_invocation *inv);	/*
 /* Deadline on spur_now_ns()'s clock, and as Unix epoch milliseconds. */
 SPUR_API int64_t spur_invocation_deadline_ns(const struct spur_invocation *inv);
 SPUR_API int64_t spur_invocation_deadline_epoch_ms(const struct spur_invocation *inv);
-/* The event: raw JSON bytes (borrowed) and the parsed tree (borrowed
- * jansson json_t, NULL for INIT). */
+/* The event: raw JSON bytes (borrowed; NULL for INIT). A runtime parses
+ * them with the JSON library of its choice: the SDK names none. */
 SPUR_API const char *spur_invocation_payload(const struct spur_invocation *inv, size_t *len);
-SPUR_API const struct json_t *spur_invocation_json(const struct spur_invocation *inv);
 
 /* A log line written by the handler (ctx.log); the host adds time and id. */
 SPUR_API void spur_invocation_log(struct spur_invocation *inv, const char *line, size_t len);
