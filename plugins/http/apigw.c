@@ -39,51 +39,7 @@
 
 /* --- UTF-8, JSON strings, base64 ----------------------------------------- */
 
-/* The length of the strict UTF-8 sequence at s (2 to 4 bytes; s[0] >=
- * 0x80), or 0 when none starts there: no overlong forms, no surrogates,
- * nothing past U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t k;
-	uint32_t cp;
 
-	if (c >= 0xc2 && c <= 0xdf) {
-		k = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		k = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		k = 3;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (k >= n)
-		return 0;
-	for (size_t j = 1; j <= k; j++) {
-		if ((s[j] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[j] & 0x3f);
-	}
-	if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return k + 1;
-}
-
-bool spur_http_utf8_ok(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	for (size_t i = 0, k; i < n; i += k) {
-		k = s[i] < 0x80 ? 1 : utf8_seq(s + i, n - i);
-		if (!k)
-			return false;
-	}
-	return true;
-}
 
 /* The JSON escape of an ASCII byte: 0 when it stands for itself, else
  * the letter after the backslash ('u': \u00XX). */
@@ -112,7 +68,7 @@ static bool text_ok(const unsigned char *s, size_t n, size_t *extra)
 		char e;
 
 		if (c >= 0x80) {
-			size_t k = utf8_seq(s + i, n - i);
+			size_t k = spur_utf8_seq(s + i, n - i);
 
 			if (!k)
 				return false;
@@ -189,7 +145,7 @@ static void sb_esc(struct sbuf *b, const char *str, size_t n, bool lower)
 			i++;
 			continue;
 		}
-		if (c >= 0x80 && (k = utf8_seq(s + i, n - i)) != 0) {
+		if (c >= 0x80 && (k = spur_utf8_seq(s + i, n - i)) != 0) {
 			memcpy(b->p + b->len, s + i, k);
 			b->len += k;
 			i += k;
@@ -369,11 +325,11 @@ static size_t query_pairs(const char *p, struct kv *out, char *dec)
 		size_t kl = eq ? (size_t)(eq - p) : len;
 		ssize_t dk, dv = 0;
 
-		if (kl > 0 && (dk = spur_http_pct_decode_to(dec, p, kl, true)) >= 0) {
+		if (kl > 0 && (dk = spur_pct_decode(dec, kl + 1, p, kl, true)) >= 0) {
 			char *v = dec + dk + 1;
 
 			if (eq)
-				dv = spur_http_pct_decode_to(v, eq + 1, len - kl - 1, true);
+				dv = spur_pct_decode(v, len - kl, eq + 1, len - kl - 1, true);
 			else
 				*v = '\0';
 			if (dv >= 0) {

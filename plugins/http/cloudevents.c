@@ -230,8 +230,9 @@ static enum MHD_Result bin_header(void *cls, enum MHD_ValueKind kind, const char
 		return MHD_NO;
 	}
 	/* HTTP binding §3.1.3.2: values are percent-encoded, '+' is itself */
-	dl = spur_http_pct_decode_to(dec, value ? value : "", value ? value_size : 0, false);
-	if (dl < 0 || !spur_http_utf8_ok(dec, (size_t)dl)) {
+	dl = spur_pct_decode(dec, (value ? value_size : 0) + 1, value ? value : "",
+			     value ? value_size : 0, false);
+	if (dl < 0 || !spur_utf8_valid(dec, (size_t)dl)) {
 		snprintf(b->why, sizeof(b->why), "header ce-%s: %s after percent-decoding", name,
 			 dl < 0 ? "a NUL byte" : "invalid UTF-8");
 		b->err = -EINVAL;
@@ -340,7 +341,7 @@ static char *binary_event(struct http_req *rq, struct MHD_Connection *c, size_t 
 		*len = hl + 8 + rq->len;
 	} else {
 		if (rq->len && !spur_http_binary_type(ct) && !memchr(rq->body, 0, rq->len) &&
-		    spur_http_utf8_ok(rq->body, rq->len)) {
+		    spur_utf8_valid(rq->body, rq->len)) {
 			if (json_object_set_new(ev, "data", json_stringn(rq->body, rq->len)) < 0)
 				goto done;
 		} else if (rq->len) {

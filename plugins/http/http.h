@@ -29,6 +29,7 @@
 #include <microhttpd.h>
 #include <jansson.h>
 #include "spur/plugin.h"
+#include "spur/text.h"
 #include "signature.h"	/* plugins/webhook's signature library */
 
 /* The `http:` config section, filled by the host from the option table. */
@@ -186,9 +187,6 @@ const char *spur_http_request_id(struct http_req *rq);
 /* Percent-decode [s, s+n) into a new string; `plus` turns '+' into ' '.
  * NULL when out of memory or when it decodes to a NUL byte. */
 char *spur_http_pct_decode(const char *s, size_t n, bool plus);
-/* The same into `out` (room for n + 1 bytes, NUL-terminated): the decoded
- * length, or -1 when it decodes to a NUL byte. */
-ssize_t spur_http_pct_decode_to(char *out, const char *s, size_t n, bool plus);
 /* A request header (the first one), or NULL. */
 const char *spur_http_header(struct MHD_Connection *c, const char *name);
 /* The request's headers as invoke attributes (idempotency keys, webhook
@@ -302,8 +300,6 @@ struct MHD_Response *spur_http_apigw_response(struct json_t *o, unsigned *status
 					      bool *bad);
 /* Is a body of this Content-Type binary (base64 in events), whatever its bytes? */
 bool spur_http_binary_type(const char *content_type);
-/* Is [s, s+n) strict UTF-8 (no overlong forms, no surrogates)? NUL is. */
-bool spur_http_utf8_ok(const char *s, size_t n);
 
 /* --- cloudevents.c: CloudEvents 1.0 on routes (HTTP binding, JSON format) - */
 

@@ -41,45 +41,13 @@ const char *spur_http_request_id(struct http_req *rq)
 	return rq->request_id;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
-ssize_t spur_http_pct_decode_to(char *out, const char *s, size_t n, bool plus)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (plus && s[i] == '+') {
-			out[o++] = ' ';
-		} else {
-			out[o++] = s[i];
-		}
-		if (o && out[o - 1] == '\0')
-			return -1;
-	}
-	out[o] = '\0';
-	return (ssize_t)o;
-}
 
 char *spur_http_pct_decode(const char *s, size_t n, bool plus)
 {
 	char *out = malloc(n + 1);
 
-	if (out && spur_http_pct_decode_to(out, s, n, plus) < 0) {
+	if (out && spur_pct_decode(out, n + 1, s, n, plus) < 0) {
 		free(out);
 		return NULL;
 	}

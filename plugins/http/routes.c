@@ -234,11 +234,12 @@ static int take_params(struct http_req *rq, const struct http_route *r,
 			o += n + 1;
 		} else if (r->seg[i].kind == HTTP_SEG_GREEDY) {
 			const char *q = path + 1;
-			ssize_t n;
+			long n;
 
 			for (size_t g = 0; g < i; g++)
 				q = (const char *)memchr(q, '/', (size_t)(path + path_len - q)) + 1;
-			n = spur_http_pct_decode_to(o, q, (size_t)(path + path_len - q), false);
+			n = spur_pct_decode(o, (size_t)(path + path_len - q) + 1, q,
+					    (size_t)(path + path_len - q), false);
 			if (n < 0) {
 				free(params);
 				return -EINVAL;
@@ -279,7 +280,7 @@ int spur_http_routes_match(struct http_req *rq, const char *method,
 	for (size_t i = 0; i < n; i++) {
 		const char *end = memchr(p, '/', (size_t)(path + path_len - p));
 		size_t len = end ? (size_t)(end - p) : (size_t)(path + path_len - p);
-		ssize_t dl = spur_http_pct_decode_to(dec, p, len, false);
+		long dl = spur_pct_decode(dec, len + 1, p, len, false);
 
 		if (dl < 0) {
 			err = -EINVAL;

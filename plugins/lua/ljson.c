@@ -34,34 +34,6 @@
 
 /* --- UTF-8 ------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (0 if invalid: overlong forms,
- * surrogates, > U+10FFFF, truncation). */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
-{
-	unsigned c = s[0];
-	size_t n = (size_t)(end - s);
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
 
 /* --- encoder ------------------------------------------------------------ */
 
@@ -130,7 +102,7 @@ static int put_string(struct enc *e, const char *s, size_t n)
 		if (p == end)
 			break;
 		if (*p >= 0x80) {
-			size_t k = utf8_seq(p, end);
+			size_t k = spur_utf8_seq(p, (size_t)(end - (p)));
 
 			if (k == 0)
 				return fail(e, -EINVAL, "string is not valid UTF-8");
@@ -421,7 +393,7 @@ char *spur_luart_trace_json(const char *tb, size_t len)
 		    (n == 9 && memcmp(p, "[C]: in ?", 9) == 0))
 			continue;
 		for (q = (const unsigned char *)p; q < (const unsigned char *)nl; ) {
-			size_t k = utf8_seq(q, (const unsigned char *)nl);
+			size_t k = spur_utf8_seq(q, (size_t)((const unsigned char *)nl - q));
 
 			if (k == 0)
 				break;
@@ -555,7 +527,7 @@ static void dec_string(struct dec *d)
 	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
 		if (*p < 0x80) {
 			p++;
-		} else if ((k = utf8_seq(p, end)) != 0) {
+		} else if ((k = spur_utf8_seq(p, (size_t)(end - (p)))) != 0) {
 			p += k;
 		} else {
 			d->p = (const char *)p;
@@ -598,7 +570,7 @@ static void dec_string(struct dec *d)
 			d->p += 2;
 			continue;
 		}
-		k = *p < 0x80 ? 1 : utf8_seq(p, end);
+		k = *p < 0x80 ? 1 : spur_utf8_seq(p, (size_t)(end - (p)));
 		if (k == 0)
 			dec_fail(d, "invalid UTF-8");
 		luaL_addlstring(&b, d->p, k);

@@ -17,6 +17,7 @@
 #include <lua.h>
 
 #include "spur/runtime.h"
+#include "spur/text.h"
 
 /* The largest result a handler may return (Lambda's 6 MB sync limit). */
 #define LUART_MAX_RESULT (6u * 1024 * 1024)

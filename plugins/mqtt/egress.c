@@ -130,7 +130,7 @@ static char *render(const char *t, const struct spur_record_meta *meta, char *wh
 		bad = "it starts with '$' (reserved for the broker)";
 	else if (out[0] == '/' || out[len - 1] == '/' || strstr(out, "//"))
 		bad = "it has an empty level";
-	else if (!spur_mq_utf8_valid((const unsigned char *)out, len))
+	else if (!spur_utf8_valid(out, len))
 		bad = "it is not UTF-8";
 	if (bad) {
 		snprintf(why, whylen, "topic template '%s' rendered '%.200s', which is not a valid "

@@ -41,43 +41,6 @@
 
 /* --- small helpers ------------------------------------------------------- */
 
-bool spur_mq_utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (i + k >= n)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
 
 char *spur_mq_base64(const void *data, size_t n)
 {
@@ -244,7 +207,7 @@ int spur_mq_build_event(struct mq *m, struct mq_in *in)
 	if (!ev || !props || !up)
 		goto out;
 	json_object_set_new(ev, "topic", str_or_empty(msg->topic));
-	in->utf8 = spur_mq_utf8_valid(msg->payload, (size_t)msg->payloadlen);
+	in->utf8 = spur_utf8_valid(msg->payload, (size_t)msg->payloadlen);
 	if (in->utf8 && msg->payloadlen > 0)
 		in->payload = json_loadb(msg->payload, (size_t)msg->payloadlen,
 					 JSON_DECODE_ANY, NULL);

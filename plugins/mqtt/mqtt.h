@@ -16,6 +16,7 @@
 #include <mosquitto.h>
 
 #include "spur/plugin.h"
+#include "spur/text.h"
 
 #define MQ_DEDUP_SLOTS 4096		/* recent stored messages remembered */
 #define MQ_DEDUP_TTL_MS (10LL * 60 * 1000)
@@ -179,7 +180,6 @@ void spur_mq_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
 
 /* Small shared helpers (event.c). */
 bool spur_mq_filters_overlap(const char *a, const char *b);
-bool spur_mq_utf8_valid(const unsigned char *s, size_t n);
 char *spur_mq_base64(const void *data, size_t n);	/* caller frees */
 
 #endif

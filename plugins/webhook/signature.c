@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "signature.h"
+#include "spur/text.h"
 
 int spur_sig_scheme_parse(const char *name, enum spur_sig_scheme *out)
 {
@@ -121,27 +122,7 @@ ssize_t spur_sig_b64_decode(const char *in, size_t len, unsigned char *out)
 	return (ssize_t)o;
 }
 
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[in[i] >> 4];
-		out[2 * i + 1] = hx[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Exactly SPUR_SIG_HMAC_LEN bytes of hex in [s, s+n) → 0, else -EINVAL. */
 static int hex_decode_mac(const char *s, size_t n, unsigned char out[SPUR_SIG_HMAC_LEN])
@@ -149,7 +130,7 @@ static int hex_decode_mac(const char *s, size_t n, unsigned char out[SPUR_SIG_HM
 	if (n != 2 * SPUR_SIG_HMAC_LEN)
 		return -EINVAL;
 	for (size_t i = 0; i < SPUR_SIG_HMAC_LEN; i++) {
-		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+		int hi = spur_hex_digit(s[2 * i]), lo = spur_hex_digit(s[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		out[i] = (unsigned char)(hi << 4 | lo);
@@ -390,7 +371,7 @@ int spur_sig_sign(enum spur_sig_scheme s, const struct spur_sig_key *k, const ch
 		size_t lens[] = { len };
 		if ((err = spur_sig_hmac(k, parts, lens, 1, mac)) < 0)
 			return err;
-		hex_encode(mac, sizeof(mac), enc);
+		spur_hex_encode(mac, sizeof(mac), enc);
 		snprintf(out, SPUR_SIG_MAX, "sha256=%s", enc);
 		return 0;
 	}
@@ -399,7 +380,7 @@ int spur_sig_sign(enum spur_sig_scheme s, const struct spur_sig_key *k, const ch
 		size_t lens[] = { strlen(tss), 1, len };
 		if ((err = spur_sig_hmac(k, parts, lens, 3, mac)) < 0)
 			return err;
-		hex_encode(mac, sizeof(mac), enc);
+		spur_hex_encode(mac, sizeof(mac), enc);
 		snprintf(out, SPUR_SIG_MAX, "t=%s,v1=%s", tss, enc);
 		return 0;
 	}

@@ -27,6 +27,7 @@
 
 #include "admin.h"
 #include "admin_priv.h"
+#include "spur/text.h"
 #include "async.h"
 #include "function.h"
 #include "queue.h"
@@ -144,14 +145,6 @@ static uint64_t queue_depth(struct spur_admin_call *c, const char *name)
 	return n;
 }
 
-static void rfc3339(int64_t ms, char out[32])
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-}
 
 /* A JSON value for stored JSON text; text that does not parse stays a string. */
 static json_t *json_of(const char *s, size_t n, bool object)
@@ -171,8 +164,8 @@ static void peek_cb(void *ud, const struct spur_msg *m)
 {
 	struct collect *col = ud;
 	char acc[32], vis[32];
-	rfc3339(m->accepted_ms, acc);
-	rfc3339(m->visible_ms, vis);
+	spur_rfc3339(m->accepted_ms, acc);
+	spur_rfc3339(m->visible_ms, vis);
 	json_t *o = json_pack("{s:s, s:o, s:o, s:I, s:s, s:s}", "id", m->id,
 			      "body", json_of(m->body, m->body_len, false),
 			      "attributes", json_of(m->attrs, m->attrs_len, true),

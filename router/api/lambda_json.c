@@ -20,15 +20,14 @@
 #include "config.h"
 #include "function.h"
 #include "lambda_json.h"
+#include "spur/text.h"
 #include "version.h"
 
+/* Lambda's LastModified form: RFC 3339 with "+0000" for "Z". */
 static void iso8601(int64_t ms, char out[40])
 {
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%03d+0000", (int)(ms % 1000));
+	spur_rfc3339(ms, out);
+	snprintf(out + strlen(out) - 1, 6, "+0000");
 }
 
 static int64_t now_ms(void)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "spur/text.h"
 
 struct scan {
 	const unsigned char *s, *p, *end;
@@ -58,30 +59,6 @@ static int hex4(const unsigned char *p, unsigned *out)
 	return 0;
 }
 
-/* One raw UTF-8 sequence starting at p (*p >= 0x80); its length or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	unsigned c = *p, cp, min;
-	size_t n;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, min = 0x80, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, min = 0x800, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, min = 0x10000, cp = c & 0x07;
-	else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
 
 static int string(struct scan *sc)
 {
@@ -95,7 +72,7 @@ static int string(struct scan *sc)
 		if (c < 0x20)
 			return fail(sc, "control character in string");
 		if (c >= 0x80) {
-			size_t n = utf8_seq(sc->p, sc->end);
+			size_t n = spur_utf8_seq(sc->p, (size_t)(sc->end - sc->p));
 			if (!n)
 				return fail(sc, "invalid UTF-8 in string");
 			sc->p += n;

@@ -83,34 +83,6 @@ int spur_buf_printf(struct spur_buf *b, const char *fmt, ...)
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, min = 0x10000;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	unsigned cp = c & (0x3f >> (len - 1));
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 int spur_buf_json_string(struct spur_buf *b, const char *s, size_t n)
 {
@@ -126,7 +98,7 @@ int spur_buf_json_string(struct spur_buf *b, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		size_t ul = c >= 0x80 ? utf8_len(u + i, n - i) : 1;
+		size_t ul = c >= 0x80 ? spur_utf8_seq(u + i, n - i) : 1;
 		if (c >= 0x80 && ul > 0) {
 			i += ul;
 			continue;
@@ -261,12 +233,7 @@ char *spur_base64(const void *p, size_t n)
 
 void spur_time_rfc3339(char out[32])
 {
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+	spur_rfc3339(spur_epoch_ms(), out);
 }
 
 int64_t spur_epoch_ms(void)
@@ -332,37 +299,7 @@ void spur_deadline_timespec(int64_t due_ns, struct timespec *ts)
 	ts->tv_nsec = ns % 1000000000;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
-ssize_t spur_pct_decode(char *out, size_t cap, const char *s, size_t n, bool plus)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		char c = s[i];
-		if (c == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (plus && c == '+') {
-			c = ' ';
-		}
-		if (c == '\0' || o + 1 >= cap)
-			return -1;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return (ssize_t)o;
-}
 
 char *spur_strdup(const char *s)
 {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "spur/common.h"
+#include "spur/text.h"
 
 #define SPUR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -69,7 +70,6 @@ void spur_deadline_timespec(int64_t due_ns, struct timespec *ts);
  * ' ' (query strings). The length, or -1 when it does not fit or decodes
  * to a NUL byte. */
 #include <sys/types.h>
-ssize_t spur_pct_decode(char *out, size_t cap, const char *s, size_t n, bool plus);
 
 /* Duplicate or NULL. */
 char *spur_strdup(const char *s);
