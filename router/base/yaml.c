@@ -558,3 +558,27 @@ const char *spur_yaml_path(const struct spur_ynode *n, const char *path)
 	}
 	return NULL;
 }
+
+bool spur_yaml_equal(const struct spur_ynode *a, const struct spur_ynode *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->kind != b->kind || a->n != b->n)
+		return false;
+	switch (a->kind) {
+	case SPUR_YNODE_SCALAR:
+		return a->len == b->len && memcmp(a->text, b->text, a->len) == 0;
+	case SPUR_YNODE_MAP:
+		for (size_t i = 0; i < a->n; i++)
+			if (strcmp(a->pairs[i].key, b->pairs[i].key) != 0 ||
+			    !spur_yaml_equal(a->pairs[i].value, b->pairs[i].value))
+				return false;
+		return true;
+	case SPUR_YNODE_SEQ:
+		for (size_t i = 0; i < a->n; i++)
+			if (!spur_yaml_equal(a->items[i], b->items[i]))
+				return false;
+		return true;
+	}
+	return false;
+}

@@ -87,6 +87,10 @@ bool spur_yaml_is_null(const struct spur_ynode *n);
 /* "a string", "a mapping", "a list": for messages. */
 const char *spur_yaml_kind_name(const struct spur_ynode *n);
 
+/* Do a and b hold the same tree (kinds, scalar texts, keys in order)?
+ * Lines and quoting do not count. NULLs are equal only to each other. */
+bool spur_yaml_equal(const struct spur_ynode *a, const struct spur_ynode *b);
+
 /* A scalar under a mapping by dotted path ("verify.scheme"), or NULL. */
 const char *spur_yaml_path(const struct spur_ynode *n, const char *path);
 

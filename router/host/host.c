@@ -315,9 +315,10 @@ void spur_host_free(struct spur_host *h)
 		spur_fn_free_all(spur_registry_all(reg));
 	spur_registry_free(reg);
 	for (size_t i = 0; i < h->n_retired; i++) {
-		spur_registry_free(h->retired_registries[i]);
-		spur_config_free(h->retired_configs[i]);
+		spur_registry_free(h->retired[i].registry);
+		spur_config_free(h->retired[i].config);
 	}
+	free(h->retired);
 	fini_plugins(h, false);
 	spur_plugins_free(h->plugins);
 	spur_intake_free(h->intake);
@@ -499,19 +500,50 @@ struct spur_registry *spur_host_registry(struct spur_host *h)
 	return spur_registry_current(&h->registry);
 }
 
-/* Routes and plugin options are not reloaded: say so when they changed. */
-static void reload_warnings(const struct spur_config *old, const struct spur_config *neu,
-			    FILE *err)
+/* A reload changes functions (code, settings, aliases, provisioned
+ * concurrency) and nothing else: listeners, broker connections, the
+ * store, queues, mappings, destinations and routes live as long as the
+ * process. Every other top-level key that changed is named, and the
+ * reload is refused. Returns how many. */
+static int reload_refusals(const struct spur_config *old, const struct spur_config *neu,
+			   FILE *err)
 {
-	bool same = old->n_routes == neu->n_routes;
-	for (size_t i = 0; same && i < old->n_routes; i++)
-		same = strcmp(old->routes[i].kind, neu->routes[i].kind) == 0 &&
-		       strcmp(old->routes[i].match, neu->routes[i].match) == 0 &&
-		       strcmp(old->routes[i].target, neu->routes[i].target) == 0 &&
-		       old->routes[i].mode == neu->routes[i].mode;
-	if (!same)
-		fprintf(err, "%s: warning: routes changed: they take effect at the next restart\n",
-			neu->file);
+	const struct spur_ynode *a = spur_yaml_root(old->doc), *b = spur_yaml_root(neu->doc);
+	int n = 0;
+	for (size_t i = 0; b->kind == SPUR_YNODE_MAP && i < b->n; i++) {
+		const struct spur_ypair *p = &b->pairs[i];
+		const struct spur_ypair *was = spur_yaml_map_find(a, p->key);
+		if (strcmp(p->key, "functions") == 0 || (was && spur_yaml_equal(was->value, p->value)))
+			continue;
+		fprintf(err, "%s:%d: '%s' %s: a reload changes functions only; restart spur to apply it\n",
+			neu->file, p->line, p->key, was ? "changed" : "was added");
+		n++;
+	}
+	for (size_t i = 0; a->kind == SPUR_YNODE_MAP && i < a->n; i++) {
+		const struct spur_ypair *p = &a->pairs[i];
+		if (strcmp(p->key, "functions") != 0 && !spur_yaml_map_find(b, p->key)) {
+			fprintf(err, "%s: '%s' was removed: a reload changes functions only; restart spur to apply it\n",
+				neu->file, p->key);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Keep what a replaced registry's versions still point into, until
+ * shutdown (running calls may hold them). */
+static int retire(struct spur_host *h, struct spur_registry *reg, struct spur_config *cfg)
+{
+	if (h->n_retired == h->cap_retired) {
+		size_t cap = h->cap_retired ? h->cap_retired * 2 : 8;
+		struct retired *r = realloc(h->retired, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		h->retired = r;
+		h->cap_retired = cap;
+	}
+	h->retired[h->n_retired++] = (struct retired){ .registry = reg, .config = cfg };
+	return 0;
 }
 
 static int reload_cb(void *ud, char *why, size_t whylen)
@@ -530,11 +562,8 @@ int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
 	struct spur_config *cfg = spur_config_load(h->cfg->file, err);
 	if (!cfg)
 		goto done;
-	if (h->n_retired == SPUR_ARRAY_SIZE(h->retired_registries)) {
-		fprintf(err, "%s: too many reloads since start: restart spur\n", cfg->file);
+	if (reload_refusals(h->cfg, cfg, err) > 0)
 		goto done;
-	}
-	reload_warnings(h->cfg, cfg, err);
 	reg = spur_registry_new(&h->reg_env, cfg, old, err);
 	if (!reg)
 		goto done;
@@ -554,9 +583,11 @@ int spur_host_reload(struct spur_host *h, char *why, size_t whylen)
 	}
 	if (!ok)
 		goto done;
+	if (retire(h, old, cfg) < 0) {	/* kept: the old $LATEST settings point into cfg */
+		fprintf(err, "%s: out of memory\n", cfg->file);
+		goto done;
+	}
 	spur_registry_commit(reg);
-	h->retired_registries[h->n_retired] = old;
-	h->retired_configs[h->n_retired++] = cfg;	/* kept: $LATEST settings point into it */
 	atomic_store_explicit(&h->registry.current, reg, memory_order_release);
 	reg = NULL;
 	cfg = NULL;

@@ -34,9 +34,8 @@ struct spur_host {
 	/* what can run, and where: the registry is replaced whole by a reload */
 	struct spur_registry_ref registry;
 	struct spur_registry_env reg_env;
-	struct spur_registry *retired_registries[64];
-	size_t n_retired;
-	struct spur_config *retired_configs[64];	/* functions' settings point into them */
+	struct retired { struct spur_registry *registry; struct spur_config *config; } *retired;
+	size_t n_retired, cap_retired;	/* what reloads replaced, freed at shutdown */
 	pthread_mutex_t reload_lock;
 	struct spur_exec *exec;
 	struct spur_intake *intake;
