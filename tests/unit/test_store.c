@@ -586,13 +586,19 @@ START_TEST(kill9_keeps_acknowledged)
 			_exit(0);
 		}
 		close(fds[1]);
-		struct timespec d = { 0, (5 + rand() % 45) * 1000000L };
-		nanosleep(&d, NULL);
-		kill(pid, SIGKILL);
-		/* everything the child wrote before it died was acknowledged */
+		/* the kill lands at a random point after the first acknowledged
+		 * write (waiting for it, not for a fixed time: a loaded machine
+		 * may take longer than the delay to open the store at all) */
 		size_t cap = 1 << 16, len = 0;
 		char *acked = malloc(cap);
 		ssize_t r;
+		while (!memchr(acked, '\n', len) &&
+		       (r = read(fds[0], acked + len, cap - len - 1)) > 0)
+			len += (size_t)r;
+		struct timespec d = { 0, (rand() % 45) * 1000000L };
+		nanosleep(&d, NULL);
+		kill(pid, SIGKILL);
+		/* everything the child wrote before it died was acknowledged */
 		while ((r = read(fds[0], acked + len, cap - len - 1)) > 0) {
 			len += (size_t)r;
 			if (cap - len < 4096)
