@@ -703,6 +703,15 @@ static void http_fini(void *instance)
 	free(srv);
 }
 
+/* The keys of an http route beside the core's (read with spur_route_option). */
+static const struct spur_option http_route_options[] = {
+	{ .type = SPUR_OPT_ENUM, .name = "verify.scheme", .choices = "github|stripe|standard-webhooks",
+	  .description = "the webhook signature to check" },
+	{ .type = SPUR_OPT_STRING, .name = "verify.secret_env",
+	  .description = "the environment variable holding the secret" },
+	{ .name = NULL },
+};
+
 SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
@@ -717,5 +726,5 @@ SPUR_PLUGIN_EXPORT = {
 	.fini = http_fini,
 	.start = http_start,
 	.stop = http_stop,
-	.runtime = NULL,
+	.route_options = http_route_options,
 };

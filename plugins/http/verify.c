@@ -31,7 +31,7 @@ int spur_http_verify_compile(struct spur_http *srv, const struct spur_route *sr,
 	enum spur_sig_scheme s;
 	const char *secret;
 
-	if (!scheme)
+	if (!scheme && !env)
 		return 0;
 	if (spur_sig_scheme_parse(scheme, &s) < 0 || !env) {
 		spur_log(srv->host, SPUR_LOG_ERROR,

@@ -492,6 +492,12 @@ static int build_subs(struct mq *m)
 				 spur_route_line(r));
 		share = spur_route_option(r, "share");
 		qos = spur_route_option(r, "qos");
+		if (share && (!*share || strpbrk(share, "/+#"))) {
+			spur_log(m->host, SPUR_LOG_ERROR,
+				 "%s:%d: share: '%s' is not a group name (no '/', '+' or '#')",
+				 spur_config_file(m->host), spur_route_line(r), share);
+			return -EINVAL;
+		}
 		if (share ? asprintf(&filter, "$share/%s/%s", share, match) < 0 :
 			    !(filter = strdup(match)))
 			return -ENOMEM;
@@ -716,6 +722,17 @@ static void mq_fini(void *instance)
 	free(m);
 }
 
+/* The keys of an mqtt route beside the core's (read with spur_route_option). */
+static const struct spur_option mq_route_options[] = {
+	{ .type = SPUR_OPT_INT, .name = "qos", .def = "1", .min = 0, .max = 2,
+	  .description = "the subscription's QoS" },
+	{ .type = SPUR_OPT_STRING, .name = "share",
+	  .description = "shared subscription group: $share/<group>/<filter>" },
+	{ .type = SPUR_OPT_ENUM, .name = "payload", .def = "any", .choices = "any|json",
+	  .description = "json: a payload that is not JSON becomes a failure record" },
+	{ .name = NULL },
+};
+
 SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
@@ -731,4 +748,5 @@ SPUR_PLUGIN_EXPORT = {
 	.start = mq_start,
 	.stop = mq_stop,
 	.destination = &spur_mq_destination,
+	.route_options = mq_route_options,
 };

@@ -430,6 +430,14 @@ static const struct spur_runtime native_runtime = {
 	.invoke = invoke,
 };
 
+/* The keys of a native function beside the core's (spur_function_option). */
+static const struct spur_option native_function_options[] = {
+	{ .type = SPUR_OPT_ENUM, .name = "isolation", .def = "in-process",
+	  .choices = "in-process|process",
+	  .description = "in-process, or one child process per execution context" },
+	{ .name = NULL },
+};
+
 SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
@@ -444,4 +452,5 @@ SPUR_PLUGIN_EXPORT = {
 	.init = plugin_init,
 	.fini = plugin_fini,
 	.runtime = &native_runtime,
+	.function_options = native_function_options,
 };

@@ -152,6 +152,15 @@ static void zq_fini(void *instance)
 	spur_zq_unref(z);
 }
 
+/* The keys of a zmq route beside the core's (read with spur_route_option). */
+static const struct spur_option zq_route_options[] = {
+	{ .type = SPUR_OPT_STRING, .name = "topic",
+	  .description = "sub routes: the subscription prefix (default: everything)" },
+	{ .type = SPUR_OPT_ENUM, .name = "payload", .def = "any", .choices = "any|json",
+	  .description = "json: a payload that is not JSON becomes a failure record" },
+	{ .name = NULL },
+};
+
 SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
@@ -167,4 +176,5 @@ SPUR_PLUGIN_EXPORT = {
 	.start = zq_start,
 	.stop = zq_stop,
 	.destination = &spur_zq_destination,
+	.route_options = zq_route_options,
 };

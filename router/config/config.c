@@ -253,37 +253,19 @@ static const struct spur_field function_table[] = {
 	SECTION("async", async_table, "asynchronous invocation"),
 	SECTION("idempotency", fn_idempotency_table, "idempotency keys"),
 	CHECK(SPUR_OPT_STRING, "description", "free text", 0, 0, .flags = SPUR_FIELD_FUTURE),
-	CHECK(SPUR_OPT_ENUM, "isolation", "native handlers: in-process (default) | process", 0, 0,
-	      .opt.choices = "in-process|process"),
 	END,
 };
 #undef FN
-
-static const struct spur_field verify_table[] = {
-	CHECK(SPUR_OPT_ENUM, "scheme", "signature scheme", 0, 0, .flags = SPUR_FIELD_REQUIRED,
-	      .opt.choices = "github|stripe|standard-webhooks"),
-	CHECK(SPUR_OPT_STRING, "secret_env", "variable holding the secret", 0, 0,
-	      .flags = SPUR_FIELD_REQUIRED, .check = is_env_name,
-	      .what = "an environment variable name"),
-	END,
-};
 
 #define RT struct route_tmp
 static const struct spur_field route_table[] = {
 	CUSTOM("http", parse_route_match, "\"METHOD /path\""),
 	CUSTOM("mqtt", parse_route_match, "MQTT topic filter"),
 	CUSTOM("zmq", parse_route_match, "\"pull|sub ENDPOINT\" (a ZeroMQ source socket)"),
-	CHECK(SPUR_OPT_STRING, "topic", "ZeroMQ SUB subscription prefix", 0, 0),
 	LEAF(SPUR_OPT_STRING, "function", NULL, RT, r.target, "fn[:qualifier]", 0, 0,
 	     .check = is_target, .what = "a function name[:qualifier]"),
 	{ .opt = { .type = SPUR_OPT_ENUM, .name = "mode", .offset = offsetof(RT, mode),
 		   .description = "sync | async", .choices = "sync|async" } },
-	CHECK(SPUR_OPT_INT, "qos", "MQTT QoS (default 1)", 0, 2),
-	CHECK(SPUR_OPT_STRING, "share", "MQTT shared subscription group", 0, 0, .check = is_word,
-	      .what = "a group name"),
-	CHECK(SPUR_OPT_ENUM, "payload", "json: refuse payloads that are not JSON | any", 0, 0,
-	      .opt.choices = "any|json"),
-	SECTION("verify", verify_table, "webhook signature check"),
 	SECTION("idempotency", route_idempotency_table, "idempotency keys"),
 	LEAF(SPUR_OPT_STRING, "queue", NULL, RT, r.queue, "a queue (instead of a function)", 0, 0,
 	     .check = is_fn_name, .what = "a queue name"),
@@ -313,6 +295,14 @@ static const struct spur_field admin_table[] = {
 	     .check = is_env_name, .what = "an environment variable name"),
 	END,
 };
+
+/* A key of a function or route that the core does not know: the plugin
+ * serving it (a runtime, a source) may declare it. The host checks it
+ * once the plugins are loaded (spur_config_check_plugin_keys). */
+static bool defer_key(struct spur_walk *w, const struct spur_ypair *p)
+{
+	return true;
+}
 
 static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			    const struct spur_field *f);
@@ -467,7 +457,7 @@ static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, voi
 			return;
 		}
 		cfg->n_functions++;
-		spur_option_walk(w, fp->value, function_table, fn, fp->line, fp->key, NULL);
+		spur_option_walk(w, fp->value, function_table, fn, fp->line, fp->key, defer_key);
 	}
 }
 
@@ -491,7 +481,7 @@ static void parse_routes(struct spur_walk *w, const struct spur_ypair *p, void *
 					   spur_yaml_kind_name(it));
 			continue;
 		}
-		spur_option_walk(w, it, route_table, &rt, it->line, "route", NULL);
+		spur_option_walk(w, it, route_table, &rt, it->line, "route", defer_key);
 		if (!rt.r.kind) {
 			spur_option_report(w, it->line, "a route needs one of 'http', 'mqtt' or 'zmq'");
 			continue;
@@ -758,5 +748,91 @@ int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err)
 		else
 			spur_option_report(&w, s->line, "unknown key '%s'", s->name);
 	}
+	return w.errors ? -EINVAL : 0;
+}
+
+static void skip_core_key(struct spur_walk *w, const struct spur_ypair *p, void *base,
+			  const struct spur_field *f)
+{
+}
+
+/* Fields for a check-only walk: the core's keys of `core` (already
+ * checked: skipped here, named in hints) and a plugin's table, whose
+ * dotted names ("verify.scheme") are keys of nested mappings. Freed with
+ * free_fields(). */
+static struct spur_field *plugin_key_fields(const struct spur_field *core,
+					    const struct spur_option *ext)
+{
+	size_t nc = 0, ne = 0;
+	while (core[nc].opt.name)
+		nc++;
+	while (ext && ext[ne].name)
+		ne++;
+	struct spur_field *f = calloc(nc + ne + 1, sizeof(*f));
+	if (!f)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < nc; i++)
+		f[k++] = (struct spur_field){ .opt = { .name = core[i].opt.name },
+					      .kind = SPUR_FIELD_CUSTOM, .parse = skip_core_key };
+	for (size_t i = 0; i < ne; i++) {
+		const char *dot = strchr(ext[i].name, '.');
+		if (!dot) {
+			f[k++] = (struct spur_field){ .opt = ext[i], .kind = SPUR_FIELD_LEAF,
+						      .check_only = true };
+			continue;
+		}
+		size_t plen = (size_t)(dot - ext[i].name);
+		struct spur_field *sec = NULL;
+		for (size_t j = nc; j < k; j++)
+			if (f[j].kind == SPUR_FIELD_SECTION && strlen(f[j].opt.name) == plen &&
+			    strncmp(f[j].opt.name, ext[i].name, plen) == 0)
+				sec = &f[j];
+		if (!sec) {
+			char *name = strndup(ext[i].name, plen);
+			struct spur_field *sub = calloc(ne + 1, sizeof(*sub));
+			if (!name || !sub) {
+				free(name);
+				free(sub);
+				continue;
+			}
+			sec = &f[k++];
+			*sec = (struct spur_field){ .opt = { .name = name },
+						    .kind = SPUR_FIELD_SECTION, .sub = sub };
+		}
+		struct spur_field *sub = (struct spur_field *)sec->sub;
+		size_t m = 0;
+		while (sub[m].opt.name)
+			m++;
+		sub[m] = (struct spur_field){ .opt = ext[i], .kind = SPUR_FIELD_LEAF,
+					      .check_only = true };
+		sub[m].opt.name = dot + 1;
+	}
+	return f;
+}
+
+static void free_fields(struct spur_field *f)
+{
+	for (size_t i = 0; f && f[i].opt.name; i++)
+		if (f[i].kind == SPUR_FIELD_SECTION) {
+			free((char *)f[i].opt.name);
+			free((void *)f[i].sub);
+		}
+	free(f);
+}
+
+int spur_config_check_plugin_keys(struct spur_config *cfg, const struct spur_ynode *n,
+				  int line, const char *owner, enum spur_config_keys which,
+				  const struct spur_option *ext, FILE *err)
+{
+	struct spur_walk w = { .cfg = cfg, .err = err, .store = false };
+	struct spur_field *f = plugin_key_fields(which == SPUR_KEYS_ROUTE ? route_table :
+						 function_table, ext);
+	if (!f) {
+		fprintf(err, "%s: out of memory\n", cfg->file);
+		return -ENOMEM;
+	}
+	spur_option_walk(&w, n, f, NULL, line, owner, NULL);
+	free_fields(f);
 	return w.errors ? -EINVAL : 0;
 }

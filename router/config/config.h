@@ -173,6 +173,16 @@ int spur_config_plugin_options(struct spur_config *cfg, const char *name,
 int spur_config_destination_options(struct spur_config *cfg, const struct spur_dest_config *d,
 				    const struct spur_option *table, void *out, FILE *err);
 
+/* The keys of a route or a function that the core left to the plugin
+ * serving it: walk the mapping `n` with the core's keys (skipped: checked
+ * at load) and the plugin's table `ext` (check only; "a.b" names key b of
+ * a nested mapping a; NULL: the plugin adds none). Unknown keys, types and
+ * ranges are FILE:LINE errors. 0 or -EINVAL. */
+enum spur_config_keys { SPUR_KEYS_ROUTE, SPUR_KEYS_FUNCTION };
+int spur_config_check_plugin_keys(struct spur_config *cfg, const struct spur_ynode *n,
+				  int line, const char *owner, enum spur_config_keys which,
+				  const struct spur_option *ext, FILE *err);
+
 /* After all plugins parsed their sections: an error for each section that
  * no plugin claimed ("FILE:LINE: unknown key 'x'"). Returns 0 or -EINVAL. */
 int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err);

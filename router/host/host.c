@@ -176,6 +176,49 @@ static int check_destinations(struct spur_host *h, FILE *err)
 	return rc;
 }
 
+/* The source plugin named `kind`, or the runtime plugin serving `runtime`. */
+static struct spur_loaded_plugin *plugin_for(struct spur_host *h, const char *kind,
+					     const char *runtime)
+{
+	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
+		struct spur_loaded_plugin *p = spur_plugins_at(h->plugins, i);
+		if (kind && (p->desc.roles & SPUR_ROLE_SOURCE) && strcmp(p->desc.name, kind) == 0)
+			return p;
+		if (runtime && (p->desc.roles & SPUR_ROLE_RUNTIME) && p->desc.runtime &&
+		    strcmp(p->desc.runtime->name, runtime) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* The keys of routes and functions that the core left to their plugins
+ * (spur_plugin.route_options, .function_options; zeroed for a plugin
+ * built before ABI 1.2, which then accepts none). A route or function
+ * whose plugin is not in this build is reported elsewhere. */
+static int check_plugin_keys(struct spur_host *h, FILE *err)
+{
+	struct spur_config *cfg = h->cfg;
+	int rc = 0;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct spur_route_config *r = &cfg->routes[i];
+		struct spur_loaded_plugin *p = plugin_for(h, r->kind, NULL);
+		char owner[64];
+		snprintf(owner, sizeof(owner), "route %s", r->kind);
+		if (p && spur_config_check_plugin_keys(cfg, r->node, r->line, owner, SPUR_KEYS_ROUTE,
+						       p->desc.route_options, err) < 0)
+			rc = -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_functions; i++) {
+		const struct spur_fn_config *f = &cfg->functions[i];
+		struct spur_loaded_plugin *p = plugin_for(h, NULL, f->runtime);
+		if (p && spur_config_check_plugin_keys(cfg, f->node, f->line, f->name,
+						       SPUR_KEYS_FUNCTION, p->desc.function_options,
+						       err) < 0)
+			rc = -EINVAL;
+	}
+	return rc;
+}
+
 struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 {
 	struct spur_host *h = calloc(1, sizeof(*h));
@@ -243,6 +286,8 @@ struct spur_host *spur_host_new(struct spur_config *cfg, FILE *err)
 	if (spur_config_check_unclaimed(cfg, err) < 0)
 		ok = false;
 	if (check_destinations(h, err) < 0)
+		ok = false;
+	if (check_plugin_keys(h, err) < 0)
 		ok = false;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		bool served = false;
@@ -460,6 +505,17 @@ static const char *opt_type_name(enum spur_opt_type t)
 	return "?";
 }
 
+/* One line per option: "<prefix><name> (type, default): description". */
+static void list_options(FILE *out, const char *prefix, const char *prefix_name,
+			 const struct spur_option *o)
+{
+	for (; o && o->name; o++)
+		fprintf(out, "           %s%s%s (%s%s%s, default %s): %s\n", prefix, prefix_name, o->name,
+			opt_type_name(o->type), o->choices ? ": " : "",
+			o->choices ? o->choices : "", o->def ? o->def : "none",
+			o->description ? o->description : "");
+}
+
 void spur_host_list_plugins(struct spur_host *h, FILE *out)
 {
 	for (size_t i = 0; i < spur_plugins_count(h->plugins); i++) {
@@ -473,11 +529,14 @@ void spur_host_list_plugins(struct spur_host *h, FILE *out)
 			p->desc.roles & SPUR_ROLE_STORE ? " store" : "", p->path);
 		if (p->desc.description)
 			fprintf(out, "           %s\n", p->desc.description);
-		for (const struct spur_option *o = p->desc.options; o && o->name; o++)
-			fprintf(out, "           %s.%s (%s%s%s, default %s): %s\n", p->desc.name,
-				o->name, opt_type_name(o->type), o->choices ? ": " : "",
-				o->choices ? o->choices : "", o->def ? o->def : "none",
-				o->description ? o->description : "");
+		char own[80];
+		snprintf(own, sizeof(own), "%s.", p->desc.name);
+		list_options(out, own, "", p->desc.options);
+		list_options(out, "route key ", "", p->desc.route_options);
+		list_options(out, "function key ", "", p->desc.function_options);
+		if (p->desc.destination &&
+		    SPUR_HAS_MEMBER(p->desc.destination, struct spur_destination, options))
+			list_options(out, "destination key ", "", p->desc.destination->options);
 	}
 }
 

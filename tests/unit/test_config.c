@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "harness.h"
 
 static char tdir[256];
 static char cfgpath[300];
@@ -93,6 +94,22 @@ static void load_fails_with(const char *yaml, int line, const char *msg)
 
 	ck_assert_msg(cfg == NULL, "load should fail; output:\n%s", errtext);
 	assert_line(line, msg);
+}
+
+/* Keys of functions and routes beyond the core's belong to the plugin
+ * serving them (a runtime, a source): the host checks them once the
+ * plugins of this build are loaded, as `spur check` does. */
+static void host_fails_with(const char *yaml, int line, const char *msg)
+{
+	struct harness h;
+	char want[1024];
+
+	harness_init(&h);
+	harness_write(&h, "hello.lua", "function handle(e) return e end\n");
+	ck_assert_msg(harness_load_yaml(&h, yaml) != 0, "load should fail; output:\n%s", h.errors);
+	snprintf(want, sizeof(want), "%s/spur.yaml:%d: %s\n", h.dir, line, msg);
+	ck_assert_msg(strstr(h.errors, want), "expected \"%s\" in:\n%s", want, h.errors);
+	harness_fini(&h);
 }
 
 #define FN_HEAD "functions:\n  hello:\n    runtime: lua\n    code: hello.lua\n"
@@ -307,8 +324,17 @@ END_TEST
 
 START_TEST(unknown_key_suggests)
 {
-	load_fails_with(FN_HEAD "    timout: 5s\n", 5,
+	host_fails_with(FN_HEAD "    timout: 5s\n", 5,
 			"unknown key 'timout' (did you mean 'timeout'?)");
+	host_fails_with(FN_HEAD "routes:\n  - http: \"POST /x\"\n    function: hello\n    fucntion: x\n",
+			8, "unknown key 'fucntion' (did you mean 'function'?)");
+	host_fails_with(FN_HEAD "routes:\n  - mqtt: a\n    function: hello\n    qoss: 1\n", 8,
+			"unknown key 'qoss' (did you mean 'qos'?)");
+	host_fails_with(FN_HEAD "routes:\n  - http: \"POST /x\"\n    function: hello\n    qos: 1\n",
+			8, "unknown key 'qos'");	/* an mqtt key, not an http one */
+	host_fails_with(FN_HEAD "routes:\n  - http: \"POST /x\"\n    function: hello\n"
+			"    verify: { scheme: gitlab, secret_env: S }\n", 8,
+			"scheme: expected one of github|stripe|standard-webhooks, got 'gitlab'");
 	load_fails_with(FN_HEAD "    async:\n      max_retires: 2\n", 6,
 			"unknown key 'max_retires' (did you mean 'max_retries'?)");
 	load_fails_with("log:\n  level: info\n  colour: true\n", 3, "unknown key 'colour'");
@@ -481,9 +507,9 @@ START_TEST(all_errors_reported)
 	ck_assert_ptr_null(cfg);
 	assert_line(1, "level: expected one of error|warn|info|debug, got 'loud'");
 	assert_line(6, "timeout must be between 1ms and 900s");
-	assert_line(7, "unknown key 'memroy' (did you mean 'memory'?)");
 	assert_line(9, "route http 'GET /x': no function named 'ghost'");
-	ck_assert_int_eq(count_lines(errtext), 4);
+	/* 'memroy' is left to the runtime's keys, checked by the host */
+	ck_assert_int_eq(count_lines(errtext), 3);
 }
 END_TEST
 
@@ -528,7 +554,7 @@ START_TEST(future_keys_warn)
 			"cloudevents, webhook, payload)");
 	load_fails_with(FN_HEAD "    aliases: { prod: { version: 0 } }\n", 5,
 			"version must be at least 1");
-	load_fails_with(FN_HEAD "routes:\n  - mqtt: a\n    function: hello\n    qos: 3\n", 8,
+	host_fails_with(FN_HEAD "routes:\n  - mqtt: a\n    function: hello\n    qos: 3\n", 8,
 			"qos must be between 0 and 2");
 }
 END_TEST

@@ -30,9 +30,12 @@ extern "C" {
  *   1.1  struct spur_destination: options, options_size, open_named
  *        (named destinations' settings declared once, checked at load);
  *        spur_invocation_json() is gone: jansson's types left the SDK
- *        (no plugin called it; runtimes parse spur_invocation_payload) */
+ *        (no plugin called it; runtimes parse spur_invocation_payload)
+ *   1.2  struct spur_plugin: route_options, function_options (a source's
+ *        route keys and a runtime's function keys, declared, checked at
+ *        load; the core schema names no plugin's keys) */
 #define SPUR_ABI_MAJOR 1
-#define SPUR_ABI_MINOR 1
+#define SPUR_ABI_MINOR 2
 
 /* Does `p`, a struct of type T that starts with `uint32_t struct_size`
  * and was built by the other side for any minor version, carry `member`? */

@@ -80,6 +80,18 @@ struct spur_plugin {
 	const struct spur_store *store;
 	/* Destination role: NULL unless roles has SPUR_ROLE_DESTINATION. */
 	const struct spur_destination *destination;
+
+	/* ABI 1.2: keys this plugin adds to other parts of the config,
+	 * beside the core's, checked at load like `options` (unknown keys,
+	 * types, ranges, enum choices: FILE:LINE errors of spur check and
+	 * spur serve). `offset` is unused: read the values as text with
+	 * spur_route_option() and spur_function_option(). A dotted name
+	 * ("verify.scheme") is a key of a nested mapping. NULL: none.
+	 *   route_options     a source's keys on its routes (mqtt: qos, share)
+	 *   function_options  a runtime's keys on its functions (native:
+	 *                     isolation) */
+	const struct spur_option *route_options;
+	const struct spur_option *function_options;
 };
 
 /* Use once per plugin, at file scope:
