@@ -432,6 +432,91 @@ static void source_ip(struct MHD_Connection *c, char *buf, size_t len)
 	}
 }
 
+/* "headers":{...}, without the cookie headers (they went to "cookies"). */
+static void sb_headers(struct sbuf *b, const struct hdr_list *h)
+{
+	size_t i = 0, j;
+
+	sb_lit(b, "\"headers\":{");
+	while (i < h->n && strcasecmp(h->v[i].k, "cookie") < 0)
+		i++;
+	for (j = i; j < h->n && strcasecmp(h->v[j].k, "cookie") == 0; j++)
+		;
+	sb_members(b, h->v, i, true, strcasecmp);
+	if (i && j < h->n)
+		sb_lit(b, ",");
+	sb_members(b, h->v + j, h->n - j, true, strcasecmp);
+	sb_lit(b, "},");
+}
+
+/* "pathParameters":{...}, in the route's order. */
+static void sb_path_params(struct sbuf *b, const struct http_route *r, const struct http_req *rq)
+{
+	sb_lit(b, "\"pathParameters\":{");
+	for (size_t i = 0, k = 0; i < r->n_seg; i++) {
+		if (r->seg[i].kind == HTTP_SEG_LITERAL)
+			continue;
+		if (k)
+			sb_lit(b, ",");
+		sb_cstr(b, r->seg[i].text);
+		sb_lit(b, ":");
+		sb_cstr(b, rq->params[k++]);
+	}
+	sb_lit(b, "},");
+}
+
+/* "requestContext":{...}: the domain from Host, the peer, the time. */
+static void sb_request_context(struct sbuf *b, struct http_req *rq, struct MHD_Connection *c,
+			       const char *method, const char *version, const char *raw,
+			       size_t plen)
+{
+	const struct http_route *r = rq->route;
+	const char *host, *ua;
+	char ip[INET6_ADDRSTRLEN + 1], tbuf[64], domain[256], num[24];
+	struct timespec now;
+	struct tm tm;
+
+	host = spur_http_header(c, MHD_HTTP_HEADER_HOST);
+	snprintf(domain, sizeof(domain), "%s", host && *host ? host : "localhost");
+	if (domain[0] != '[') {
+		char *colon = strrchr(domain, ':');
+		if (colon)
+			*colon = '\0';
+	}
+	ua = spur_http_header(c, MHD_HTTP_HEADER_USER_AGENT);
+	source_ip(c, ip, sizeof(ip));
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	snprintf(num, sizeof(num), "%" PRId64,
+		 (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+
+	sb_lit(b, "\"requestContext\":{\"accountId\":\"000000000000\",\"apiId\":\"spur\","
+		   "\"domainName\":");
+	sb_cstr(b, domain);
+	sb_lit(b, ",\"domainPrefix\":");
+	sb_str(b, domain, strcspn(domain, "."));
+	sb_lit(b, ",\"http\":{\"method\":");
+	sb_cstr(b, method);
+	sb_lit(b, ",\"path\":");
+	sb_str(b, raw, plen);
+	sb_lit(b, ",\"protocol\":");
+	sb_cstr(b, version && *version ? version : "HTTP/1.1");
+	sb_lit(b, ",\"sourceIp\":");
+	sb_cstr(b, ip);
+	sb_lit(b, ",\"userAgent\":");
+	sb_cstr(b, ua);
+	sb_lit(b, "},\"requestId\":");
+	sb_cstr(b, spur_http_request_id(rq));
+	sb_lit(b, ",\"routeKey\":");
+	sb_cstr(b, r->route_key);
+	sb_lit(b, ",\"stage\":\"$default\",\"time\":");
+	sb_cstr(b, tbuf);
+	sb_lit(b, ",\"timeEpoch\":");
+	sb_put(b, num, strlen(num));
+	sb_lit(b, "},");
+}
+
 char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 			    const char *method, const char *version, size_t *len)
 {
@@ -441,10 +526,7 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 	struct hdr_list h = { 0 };
 	struct kv *qv;
 	void *scratch = NULL;
-	const char *raw = rq->raw_uri, *q, *host, *ua, *ct;
-	char ip[INET6_ADDRSTRLEN + 1], tbuf[64], domain[256], num[24];
-	struct timespec now;
-	struct tm tm;
+	const char *raw = rq->raw_uri, *q, *ct;
 	size_t plen, qlen, nq, need, extra = 0;
 	bool text, first = true;
 	char *out = NULL;
@@ -505,79 +587,16 @@ char *spur_http_apigw_event(struct http_req *rq, struct MHD_Connection *c,
 	if (!first)
 		sb_lit(&b, "],");
 
-	sb_lit(&b, "\"headers\":{");
-	{
-		/* the cookie headers went to "cookies": leave their run out */
-		size_t i = 0, j;
-
-		while (i < h.n && strcasecmp(h.v[i].k, "cookie") < 0)
-			i++;
-		for (j = i; j < h.n && strcasecmp(h.v[j].k, "cookie") == 0; j++)
-			;
-		sb_members(&b, h.v, i, true, strcasecmp);
-		if (i && j < h.n)
-			sb_lit(&b, ",");
-		sb_members(&b, h.v + j, h.n - j, true, strcasecmp);
-	}
-	sb_lit(&b, "},");
+	sb_headers(&b, &h);
 	if (nq) {
 		sb_lit(&b, "\"queryStringParameters\":{");
 		sb_members(&b, qv, nq, false, strcmp);
 		sb_lit(&b, "},");
 	}
-	if (r->n_params) {
-		sb_lit(&b, "\"pathParameters\":{");
-		for (size_t i = 0, k = 0; i < r->n_seg; i++) {
-			if (r->seg[i].kind == HTTP_SEG_LITERAL)
-				continue;
-			if (k)
-				sb_lit(&b, ",");
-			sb_cstr(&b, r->seg[i].text);
-			sb_lit(&b, ":");
-			sb_cstr(&b, rq->params[k++]);
-		}
-		sb_lit(&b, "},");
-	}
+	if (r->n_params)
+		sb_path_params(&b, r, rq);
 
-	host = spur_http_header(c, MHD_HTTP_HEADER_HOST);
-	snprintf(domain, sizeof(domain), "%s", host && *host ? host : "localhost");
-	if (domain[0] != '[') {
-		char *colon = strrchr(domain, ':');
-		if (colon)
-			*colon = '\0';
-	}
-	ua = spur_http_header(c, MHD_HTTP_HEADER_USER_AGENT);
-	source_ip(c, ip, sizeof(ip));
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-	snprintf(num, sizeof(num), "%" PRId64,
-		 (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-
-	sb_lit(&b, "\"requestContext\":{\"accountId\":\"000000000000\",\"apiId\":\"spur\","
-		   "\"domainName\":");
-	sb_cstr(&b, domain);
-	sb_lit(&b, ",\"domainPrefix\":");
-	sb_str(&b, domain, strcspn(domain, "."));
-	sb_lit(&b, ",\"http\":{\"method\":");
-	sb_cstr(&b, method);
-	sb_lit(&b, ",\"path\":");
-	sb_str(&b, raw, plen);
-	sb_lit(&b, ",\"protocol\":");
-	sb_cstr(&b, version && *version ? version : "HTTP/1.1");
-	sb_lit(&b, ",\"sourceIp\":");
-	sb_cstr(&b, ip);
-	sb_lit(&b, ",\"userAgent\":");
-	sb_cstr(&b, ua);
-	sb_lit(&b, "},\"requestId\":");
-	sb_cstr(&b, spur_http_request_id(rq));
-	sb_lit(&b, ",\"routeKey\":");
-	sb_cstr(&b, r->route_key);
-	sb_lit(&b, ",\"stage\":\"$default\",\"time\":");
-	sb_cstr(&b, tbuf);
-	sb_lit(&b, ",\"timeEpoch\":");
-	sb_put(&b, num, strlen(num));
-	sb_lit(&b, "},");
+	sb_request_context(&b, rq, c, method, version, raw, plen);
 
 	if (text) {
 		sb_lit(&b, "\"body\":");

@@ -564,6 +564,67 @@ static size_t find_subs(struct mq *m, const struct mosquitto_message *msg,
 	return n;
 }
 
+/* A payload over max_payload: a failure record (with its first bytes)
+ * for each matching route; the PUBACK waits if one could not be stored. */
+static void reject_oversized(struct mq *m, const struct mosquitto_message *msg,
+			     const bool *marks)
+{
+	char why[200];
+	bool failed = false;
+	atomic_fetch_add(&m->n_oversized, 1);
+	spur_counter_add(m->c_dropped[MQ_DROP_OVERSIZED], 1);
+	snprintf(why, sizeof(why), "payload of %d bytes is over mqtt.max_payload (%llu bytes); "
+		 "the record keeps its first %d bytes", msg->payloadlen,
+		 (unsigned long long)m->opt->max_payload, MQ_REJECT_KEEP);
+	for (size_t i = 0; i < m->n_subs; i++)
+		for (size_t k = 0; marks[i] && k < m->subs[i].n_routes; k++)
+			if (reject(m, m->subs[i].routes[k], msg->topic, why, msg->payload,
+				   (size_t)msg->payloadlen < MQ_REJECT_KEEP ?
+				   (size_t)msg->payloadlen : MQ_REJECT_KEEP) < 0)
+				failed = true;
+	if (failed)
+		refuse_ack(m, msg->topic, "the failure record could not be stored");
+}
+
+/* Queue the async routes' stores for the submitters; the PUBACK
+ * libmosquitto queued is written once they all ended (spur_mq_collect). */
+static void hand_to_stores(struct mq *m, const struct mosquitto_message *msg, uint64_t digest,
+			   struct mq_job *stores, size_t n_stores, bool failed)
+{
+	struct mq_msg *g = calloc(1, sizeof(*g));
+	char *topic = g ? strdup(msg->topic) : NULL;
+	if (!topic) {
+		free(g);
+		while (stores) {
+			struct mq_job *j = stores;
+			stores = j->next;
+			job_free(j);
+		}
+		refuse_ack(m, msg->topic, "out of memory");
+		return;
+	}
+	g->topic = topic;
+	g->digest = digest;
+	g->qos = msg->qos;
+	atomic_init(&g->left, n_stores);
+	atomic_init(&g->failed, failed);
+	struct mq_job *last = stores;
+	for (struct mq_job *j = stores; j; j = j->next) {
+		j->msg = g;
+		last = j;
+	}
+	m->outstanding++;
+	pthread_mutex_lock(&m->store_lock);
+	if (m->store_tail)
+		m->store_tail->next = stores;
+	else
+		m->store_head = stores;
+	m->store_tail = last;
+	for (size_t i = 0; i < n_stores; i++)
+		pthread_cond_signal(&m->store_cond);
+	pthread_mutex_unlock(&m->store_lock);
+}
+
 void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
 			const mosquitto_property *props)
 {
@@ -590,20 +651,7 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 			n_routes += m->subs[i].n_routes;
 
 	if ((uint64_t)msg->payloadlen > m->opt->max_payload) {
-		char why[200];
-		atomic_fetch_add(&m->n_oversized, 1);
-		spur_counter_add(m->c_dropped[MQ_DROP_OVERSIZED], 1);
-		snprintf(why, sizeof(why), "payload of %d bytes is over mqtt.max_payload (%llu bytes); "
-			 "the record keeps its first %d bytes", msg->payloadlen,
-			 (unsigned long long)m->opt->max_payload, MQ_REJECT_KEEP);
-		for (size_t i = 0; i < m->n_subs; i++)
-			for (size_t k = 0; marks[i] && k < m->subs[i].n_routes; k++)
-				if (reject(m, m->subs[i].routes[k], msg->topic, why, msg->payload,
-					   (size_t)msg->payloadlen < MQ_REJECT_KEEP ?
-					   (size_t)msg->payloadlen : MQ_REJECT_KEEP) < 0)
-					failed = true;
-		if (failed)
-			refuse_ack(m, msg->topic, "the failure record could not be stored");
+		reject_oversized(m, msg, marks);
 		return;
 	}
 	if (spur_mq_read_props(&in) < 0 || spur_mq_build_event(m, &in) < 0) {
@@ -655,40 +703,7 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 		}
 	}
 	if (n_stores) {
-		/* the stores run on the submitters; the PUBACK libmosquitto queued
-		 * is written once they all ended (spur_mq_collect) */
-		struct mq_msg *g = calloc(1, sizeof(*g));
-		char *topic = g ? strdup(msg->topic) : NULL;
-		if (!topic) {
-			free(g);
-			while (stores) {
-				struct mq_job *j = stores;
-				stores = j->next;
-				job_free(j);
-			}
-			refuse_ack(m, msg->topic, "out of memory");
-			goto out;
-		}
-		g->topic = topic;
-		g->digest = in.digest;
-		g->qos = msg->qos;
-		atomic_init(&g->left, n_stores);
-		atomic_init(&g->failed, failed);
-		struct mq_job *last = stores;
-		for (struct mq_job *j = stores; j; j = j->next) {
-			j->msg = g;
-			last = j;
-		}
-		m->outstanding++;
-		pthread_mutex_lock(&m->store_lock);
-		if (m->store_tail)
-			m->store_tail->next = stores;
-		else
-			m->store_head = stores;
-		m->store_tail = last;
-		for (size_t i = 0; i < n_stores; i++)
-			pthread_cond_signal(&m->store_cond);
-		pthread_mutex_unlock(&m->store_lock);
+		hand_to_stores(m, msg, in.digest, stores, n_stores, failed);
 		goto out;
 	}
 	if (failed)

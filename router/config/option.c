@@ -395,6 +395,77 @@ static char *make_path(struct spur_walk *w, const char *p)
 	return abs;
 }
 
+/* A string option: its extra check, or a path made absolute (and, with
+ * SPUR_FIELD_EXISTS, found). */
+static void parse_string(struct spur_walk *w, const struct spur_field *f, const char *text,
+			 int line, void *dst)
+{
+	const struct spur_option *o = &f->opt;
+	char *s;
+
+	if (f->check && !f->check(text)) {
+		spur_option_report(w, line, "%s: '%s' is not %s", o->name, text, f->what);
+		return;
+	}
+	if (f->flags & SPUR_FIELD_PATH) {
+		struct stat st;
+
+		if (!*text) {
+			spur_option_report(w, line, "%s: the path is empty", o->name);
+			return;
+		}
+		s = make_path(w, text);
+		if (s && (f->flags & SPUR_FIELD_EXISTS) && stat(s, &st) < 0) {
+			spur_option_report(w, line, "%s: '%s' not found (%s)", o->name, text,
+					   strerror(errno));
+			return;
+		}
+	} else {
+		s = dst ? spur_option_mem_strdup(w->cfg, text) : NULL;
+	}
+	if (dst && !s)
+		spur_option_oom(w, line);
+	else if (dst)
+		*(char **)dst = s;
+}
+
+/* A list option written as one scalar: a list of one. */
+static void parse_one_item(struct spur_walk *w, const struct spur_field *f, const char *text,
+			   int line, void *dst)
+{
+	const struct spur_option *o = &f->opt;
+	struct spur_strlist *l = dst;
+
+	if (f->check && !f->check(text)) {
+		spur_option_report(w, line, "%s: '%s' is not %s", o->name, text, f->what);
+		return;
+	}
+	if (!l)
+		return;
+	l->v = spur_option_mem_alloc(w->cfg, sizeof(char *));
+	if (l->v)
+		l->v[0] = (f->flags & SPUR_FIELD_PATH) ? make_path(w, text)
+						       : spur_option_mem_strdup(w->cfg, text);
+	if (!l->v || !l->v[0]) {
+		spur_option_oom(w, line);
+		return;
+	}
+	l->n = 1;
+}
+
+/* "expected <type>, got ..." (quoted numbers and booleans said so). */
+static void report_type(struct spur_walk *w, const struct spur_option *o, const char *text,
+			bool quoted, int line)
+{
+	if (quoted && (o->type == SPUR_OPT_INT || o->type == SPUR_OPT_BOOL ||
+		       o->type == SPUR_OPT_DOUBLE))
+		spur_option_report(w, line, "%s: expected %s, got the quoted string \"%s\"", o->name,
+				   type_expects(o->type), text);
+	else
+		spur_option_report(w, line, "%s: expected %s, got '%s'", o->name,
+				   type_expects(o->type), text);
+}
+
 /* Parse one scalar for option `o` and write it at dst (NULL: check only).
  * Range checks are skipped for defaults: the table's author chose them. */
 static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const char *text,
@@ -410,35 +481,9 @@ static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const 
 	bool ranged = false;
 
 	switch (o->type) {
-	case SPUR_OPT_STRING: {
-		char *s;
-
-		if (f->check && !f->check(text)) {
-			spur_option_report(w, line, "%s: '%s' is not %s", o->name, text, f->what);
-			return;
-		}
-		if (f->flags & SPUR_FIELD_PATH) {
-			struct stat st;
-
-			if (!*text) {
-				spur_option_report(w, line, "%s: the path is empty", o->name);
-				return;
-			}
-			s = make_path(w, text);
-			if (s && (f->flags & SPUR_FIELD_EXISTS) && stat(s, &st) < 0) {
-				spur_option_report(w, line, "%s: '%s' not found (%s)", o->name, text,
-						   strerror(errno));
-				return;
-			}
-		} else {
-			s = dst ? spur_option_mem_strdup(w->cfg, text) : NULL;
-		}
-		if (dst && !s)
-			spur_option_oom(w, line);
-		else if (dst)
-			*(char **)dst = s;
+	case SPUR_OPT_STRING:
+		parse_string(w, f, text, line, dst);
 		return;
-	}
 	case SPUR_OPT_BOOL:
 		if (quoted || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0))
 			goto bad_type;
@@ -511,26 +556,9 @@ static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const 
 		if (dst)
 			*(int *)dst = idx;
 		return;
-	case SPUR_OPT_STRLIST: {
-		struct spur_strlist *l = dst;
-
-		if (f->check && !f->check(text)) {
-			spur_option_report(w, line, "%s: '%s' is not %s", o->name, text, f->what);
-			return;
-		}
-		if (!l)
-			return;
-		l->v = spur_option_mem_alloc(w->cfg, sizeof(char *));
-		if (l->v)
-			l->v[0] = (f->flags & SPUR_FIELD_PATH) ? make_path(w, text)
-							       : spur_option_mem_strdup(w->cfg, text);
-		if (!l->v || !l->v[0]) {
-			spur_option_oom(w, line);
-			return;
-		}
-		l->n = 1;
+	case SPUR_OPT_STRLIST:
+		parse_one_item(w, f, text, line, dst);
 		return;
-	}
 	}
 	if (ranged && !is_default && (o->min || o->max) && (iv < o->min || iv > o->max)) {
 		if (o->max == INT64_MAX)
@@ -543,13 +571,7 @@ static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const 
 	}
 	return;
 bad_type:
-	if (quoted && (o->type == SPUR_OPT_INT || o->type == SPUR_OPT_BOOL ||
-		       o->type == SPUR_OPT_DOUBLE))
-		spur_option_report(w, line, "%s: expected %s, got the quoted string \"%s\"", o->name,
-				   type_expects(o->type), text);
-	else
-		spur_option_report(w, line, "%s: expected %s, got '%s'", o->name,
-				   type_expects(o->type), text);
+	report_type(w, o, text, quoted, line);
 }
 
 /* ---- the walker --------------------------------------------------------- */
