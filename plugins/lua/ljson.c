@@ -15,7 +15,7 @@
  * an array; otherwise an object whose keys are strings or integers (written
  * as their decimal text); any other key, a function, a thread, a non-null
  * userdata, NaN or infinity, invalid UTF-8, a cycle or nesting deeper than
- * LUART_MAX_ENCODE_DEPTH is an error. An empty plain table is {}.
+ * SPUR_LUA_MAX_ENCODE_DEPTH is an error. An empty plain table is {}.
  *
  * The encoder never calls a metamethod and never raises, so the invoke path
  * runs it unprotected; it writes into one malloc()ed buffer bounded by its
@@ -30,7 +30,7 @@
 
 #include <lauxlib.h>
 
-#include "luart.h"
+#include "lua_priv.h"
 
 /* --- UTF-8 ------------------------------------------------------------- */
 
@@ -176,7 +176,7 @@ static int is_array_mt(lua_State *L, int idx)
 
 	if (!lua_getmetatable(L, idx))
 		return 0;
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_luart_key_array_mt);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_lua_key_array_mt);
 	r = lua_rawequal(L, -1, -2);
 	lua_pop(L, 2);
 	return r;
@@ -280,7 +280,7 @@ static int encode_table(struct enc *e, int idx)
 	lua_Integer n = 0;
 	int i, r;
 
-	if (e->depth >= LUART_MAX_ENCODE_DEPTH)
+	if (e->depth >= SPUR_LUA_MAX_ENCODE_DEPTH)
 		return fail(e, -EINVAL, "nesting deeper than 1000 levels");
 	for (i = 0; i < e->depth; i++)
 		if (e->path[i] == self)
@@ -333,11 +333,11 @@ static int encode_value(struct enc *e, int idx)
 }
 
 /* [-0, +0] */
-int spur_luart_encode(lua_State *L, int idx, size_t max, char **out,
+int spur_lua_encode(lua_State *L, int idx, size_t max, char **out,
 		      size_t *len, char *err, size_t errlen)
 {
 	struct enc *e = malloc(sizeof(*e) +
-			       LUART_MAX_ENCODE_DEPTH * sizeof(const void *));
+			       SPUR_LUA_MAX_ENCODE_DEPTH * sizeof(const void *));
 	int top = lua_gettop(L), r;
 
 	if (e == NULL) {
@@ -371,7 +371,7 @@ out:
 
 #define MAX_TRACE_LINES 64
 
-char *spur_luart_trace_json(const char *tb, size_t len)
+char *spur_lua_trace_json(const char *tb, size_t len)
 {
 	char msg[64];
 	struct enc e = {.max = 1u << 20, .msg = msg, .msglen = sizeof(msg)};
@@ -416,9 +416,9 @@ char *spur_luart_trace_json(const char *tb, size_t len)
 /* --- the array marker ------------------------------------------------------ */
 
 /* [-0, +1] */
-void spur_luart_push_array_mt(lua_State *L)
+void spur_lua_push_array_mt(lua_State *L)
 {
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_luart_key_array_mt);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_lua_key_array_mt);
 }
 
 /* --- JSON text -> Lua ---------------------------------------------------- */
@@ -644,13 +644,13 @@ static void dec_container(struct dec *d, char close)
 	lua_State *L = d->L;
 	lua_Integer i = 0;
 
-	if (++d->depth > LUART_MAX_DECODE_DEPTH)
+	if (++d->depth > SPUR_LUA_MAX_DECODE_DEPTH)
 		dec_fail(d, "nesting too deep");
 	luaL_checkstack(L, 4, "JSON nesting too deep");
 	d->p++;
 	lua_newtable(L);
 	if (close == ']') {
-		spur_luart_push_array_mt(L);
+		spur_lua_push_array_mt(L);
 		lua_setmetatable(L, -2);
 	}
 	skip_ws(d);
@@ -718,7 +718,7 @@ static void dec_value(struct dec *d)
 }
 
 /* [-0, +1, v] */
-void spur_luart_decode(lua_State *L, const char *s, size_t len)
+void spur_lua_decode(lua_State *L, const char *s, size_t len)
 {
 	struct dec d = {.L = L, .start = s, .p = s, .end = s + len, .depth = 0};
 

@@ -5,7 +5,7 @@
  * Lua face of ljson.c; encode's output is bounded by the memory limit.
  *
  * The ctx table, its env table and its functions are made once per context
- * and kept in the fixed stack slots of luart.h; each invoke only rewrites
+ * and kept in the fixed stack slots of lua_priv.h; each invoke only rewrites
  * the fields (raw sets of interned keys: no new table per invocation, but
  * for ctx.trace when the invocation carries a W3C Trace Context).
  * spur.tmp confines names to the context's scratch directory: one path
@@ -26,16 +26,16 @@
 
 #include <lauxlib.h>
 
-#include "luart.h"
+#include "lua_priv.h"
 
 #define MAX_TMP_NAME 255
 
 /* --- log ---------------------------------------------------------------- */
 
 /* [-n, +0, e] print(...) and ctx.log(...) */
-int spur_luart_log(lua_State *L)
+int spur_lua_log(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	int n = lua_gettop(L), i;
 	luaL_Buffer b;
 	const char *s;
@@ -70,7 +70,7 @@ static int s_now(lua_State *L)
 /* [-0, +1] milliseconds left before the current run's deadline */
 static int c_remaining(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	int64_t left = c->deadline_ns - spur_now_ns();
 
 	lua_pushinteger(L, left > 0 ? (lua_Integer)(left / 1000000) : 0);
@@ -80,7 +80,7 @@ static int c_remaining(lua_State *L)
 /* --- spur.tmp ----------------------------------------------------------- */
 
 /* [-0, +0, v] The path of tmp file `name` (argument 1) into out. */
-static void tmp_path(lua_State *L, struct luart_ctx *c, const char *fn,
+static void tmp_path(lua_State *L, struct spur_lua_ctx *c, const char *fn,
 		     char *out, size_t outlen)
 {
 	size_t len;
@@ -111,7 +111,7 @@ static int fail_errno(lua_State *L, const char *fn, const char *name, int err)
 /* [-1, +(1|2), e] spur.tmp.read(name) -> data | nil, message */
 static int t_read(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	char path[PATH_MAX];
 	struct stat st;
 	luaL_Buffer b;
@@ -128,7 +128,7 @@ static int t_read(lua_State *L)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return fail_errno(L, "read", lua_tostring(L, 1), errno);
-	got = spur_luart_read_all(fd, p, (size_t)st.st_size);
+	got = spur_lua_read_all(fd, p, (size_t)st.st_size);
 	close(fd);
 	luaL_pushresultsize(&b, got);
 	return 1;
@@ -154,7 +154,7 @@ static int write_all(int fd, const char *s, size_t len)
  * Replaces the file, or appends with mode "a". */
 static int t_write(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	char path[PATH_MAX];
 	struct stat st;
 	size_t len;
@@ -199,7 +199,7 @@ static int t_write(lua_State *L)
 /* [-1, +(1|2), e] spur.tmp.remove(name) -> true | nil, message */
 static int t_remove(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	char path[PATH_MAX];
 	struct stat st;
 
@@ -227,7 +227,7 @@ static int push_names(lua_State *L)
 	int i, k = 0;
 
 	lua_createtable(L, nm->n > 0 ? nm->n : 0, 0);
-	spur_luart_push_array_mt(L);
+	spur_lua_push_array_mt(L);
 	lua_setmetatable(L, -2);
 	for (i = 0; i < nm->n; i++) {
 		if (nm->v[i]->d_name[0] == '.')
@@ -242,7 +242,7 @@ static int push_names(lua_State *L)
  * pushed under lua_pcall so that scandir's memory is freed on every path. */
 static int t_list(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	const char *dir = spur_context_tmp_dir(c->host_ctx);
 	struct names nm = {NULL, 0};
 	int i, r;
@@ -288,7 +288,7 @@ static int push_chunk(lua_State *L)
 /* [-1, +1, e] spur.json.encode(value) -> string */
 static int j_encode(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	struct chunk ch;
 	char err[128];
 	char *out;
@@ -296,7 +296,7 @@ static int j_encode(lua_State *L)
 	int r;
 
 	lua_settop(L, 1);
-	r = spur_luart_encode(L, 1, c->limit, &out, &len, err, sizeof(err));
+	r = spur_lua_encode(L, 1, c->limit, &out, &len, err, sizeof(err));
 	if (r != 0)
 		return luaL_error(L, "spur.json.encode: %s", err);
 	/* the copy into Lua may raise: do it protected so `out` never leaks */
@@ -321,7 +321,7 @@ static int j_decode(lua_State *L)
 	size_t len;
 	const char *s = luaL_checklstring(L, 1, &len);
 
-	spur_luart_decode(L, s, len);
+	spur_lua_decode(L, s, len);
 	return 1;
 }
 
@@ -335,7 +335,7 @@ static int j_array(lua_State *L)
 		luaL_checktype(L, 1, LUA_TTABLE);
 		lua_settop(L, 1);
 	}
-	spur_luart_push_array_mt(L);
+	spur_lua_push_array_mt(L);
 	lua_setmetatable(L, 1);
 	return 1;
 }
@@ -364,7 +364,7 @@ static void open_json(lua_State *L)
 static int msgh(lua_State *L)
 {
 	luaL_traceback(L, L, NULL, 1);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_luart_key_trace);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_lua_key_trace);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -375,7 +375,7 @@ static void open_spur(lua_State *L)
 	lua_createtable(L, 0, 1);
 	lua_pushliteral(L, "spur.json.array");
 	lua_setfield(L, -2, "__metatable");
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_luart_key_array_mt);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_lua_key_array_mt);
 
 	lua_createtable(L, 0, 3);
 	open_json(L);
@@ -385,7 +385,7 @@ static void open_spur(lua_State *L)
 	lua_setfield(L, -2, "now");
 	lua_pushvalue(L, -1);
 	lua_setglobal(L, "spur");
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_luart_key_loaded);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_lua_key_loaded);
 	lua_pushvalue(L, -2);
 	lua_setfield(L, -2, "spur");
 	lua_pop(L, 2);
@@ -408,23 +408,23 @@ static void push_env(lua_State *L, const struct spur_function *fn)
 	}
 }
 
-/* [-0, +LUART_SLOT_COUNT, m] */
-int spur_luart_context_prepare(lua_State *L)
+/* [-0, +SPUR_LUA_SLOT_COUNT, m] */
+int spur_lua_context_prepare(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 
 	lua_settop(L, 0);
 	open_spur(L);
-	luaL_checkstack(L, LUART_SLOT_COUNT + 2, NULL);
-	lua_pushcfunction(L, msgh);			/* LUART_SLOT_MSGH */
-	lua_pushnil(L);					/* LUART_SLOT_HANDLER */
-	lua_createtable(L, 0, 12);			/* LUART_SLOT_CTX */
-	push_env(L, c->fn);				/* LUART_SLOT_ENV */
-	lua_pushcfunction(L, spur_luart_log);		/* LUART_SLOT_LOG */
-	lua_pushcfunction(L, c_remaining);		/* LUART_SLOT_REMAINING */
-	lua_pushliteral(L, "errorType");		/* LUART_SLOT_K_ERRTYPE */
-	lua_pushliteral(L, "errorMessage");		/* LUART_SLOT_K_ERRMSG */
-	return LUART_SLOT_COUNT;
+	luaL_checkstack(L, SPUR_LUA_SLOT_COUNT + 2, NULL);
+	lua_pushcfunction(L, msgh);			/* SPUR_LUA_SLOT_MSGH */
+	lua_pushnil(L);					/* SPUR_LUA_SLOT_HANDLER */
+	lua_createtable(L, 0, 12);			/* SPUR_LUA_SLOT_CTX */
+	push_env(L, c->fn);				/* SPUR_LUA_SLOT_ENV */
+	lua_pushcfunction(L, spur_lua_log);		/* SPUR_LUA_SLOT_LOG */
+	lua_pushcfunction(L, c_remaining);		/* SPUR_LUA_SLOT_REMAINING */
+	lua_pushliteral(L, "errorType");		/* SPUR_LUA_SLOT_K_ERRTYPE */
+	lua_pushliteral(L, "errorMessage");		/* SPUR_LUA_SLOT_K_ERRMSG */
+	return SPUR_LUA_SLOT_COUNT;
 }
 
 /* [-0, +0, m] ctx[k] = v (a string, or nil for NULL), raw */
@@ -432,7 +432,7 @@ static void set_str(lua_State *L, const char *k, const char *v)
 {
 	lua_pushstring(L, k);
 	lua_pushstring(L, v);
-	lua_rawset(L, LUART_ARG_CTX);
+	lua_rawset(L, SPUR_LUA_ARG_CTX);
 }
 
 /* [-0, +0, m] ctx[k] = the value at stack index slot, raw */
@@ -440,7 +440,7 @@ static void set_slot(lua_State *L, const char *k, int slot)
 {
 	lua_pushstring(L, k);
 	lua_pushvalue(L, slot);
-	lua_rawset(L, LUART_ARG_CTX);
+	lua_rawset(L, SPUR_LUA_ARG_CTX);
 }
 
 /* [-0, +0, m] ctx[k] = i, raw */
@@ -448,7 +448,7 @@ static void set_int(lua_State *L, const char *k, lua_Integer i)
 {
 	lua_pushstring(L, k);
 	lua_pushinteger(L, i);
-	lua_rawset(L, LUART_ARG_CTX);
+	lua_rawset(L, SPUR_LUA_ARG_CTX);
 }
 
 /* [-0, +0, m] ctx.trace = { traceparent, tracestate, trace_id } when the
@@ -471,11 +471,11 @@ static void set_trace(lua_State *L, struct spur_invocation *inv)
 	} else {
 		lua_pushnil(L);
 	}
-	lua_rawset(L, LUART_ARG_CTX);
+	lua_rawset(L, SPUR_LUA_ARG_CTX);
 }
 
 /* [-0, +0, m] */
-void spur_luart_ctx_update(lua_State *L, struct luart_ctx *c)
+void spur_lua_ctx_update(lua_State *L, struct spur_lua_ctx *c)
 {
 	struct spur_invocation *inv = c->inv;
 
@@ -487,8 +487,8 @@ void spur_luart_ctx_update(lua_State *L, struct luart_ctx *c)
 	set_int(L, "deadline_ms", (lua_Integer)spur_invocation_deadline_epoch_ms(inv));
 	set_int(L, "memory_limit_in_mb", (lua_Integer)(c->code->memory >> 20));
 	set_str(L, "tmp", spur_context_tmp_dir(c->host_ctx));
-	set_slot(L, "env", LUART_ARG_ENV);
-	set_slot(L, "log", LUART_ARG_LOG);
-	set_slot(L, "remaining_ms", LUART_ARG_REMAINING);
+	set_slot(L, "env", SPUR_LUA_ARG_ENV);
+	set_slot(L, "log", SPUR_LUA_ARG_LOG);
+	set_slot(L, "remaining_ms", SPUR_LUA_ARG_REMAINING);
 	set_trace(L, inv);
 }

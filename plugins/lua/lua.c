@@ -33,13 +33,13 @@
 #include <lualib.h>
 
 #include "spur/plugin.h"
-#include "luart.h"
+#include "lua_priv.h"
 
 #define DEFAULT_MEMORY (128u << 20)
 #define DEFAULT_TMP_SIZE (512ull << 20)
 #define MAX_MESSAGE (64u * 1024)
 
-struct lua_plugin {
+struct spur_lua {
 	struct spur_host *host;
 };
 
@@ -130,7 +130,7 @@ static void syntax_error(const char *path, const char *msg, char *err, size_t er
 }
 
 /* Compile `path` (text only) and dump its bytecode into code. */
-static int compile(struct luart_code *code, const char *path, char *err, size_t errlen)
+static int compile(struct spur_lua_code *code, const char *path, char *err, size_t errlen)
 {
 	struct dumpbuf b = {0};
 	lua_State *L = NULL;
@@ -187,7 +187,7 @@ fail:
 
 static void code_free(void *instance, void *p)
 {
-	struct luart_code *code = p;
+	struct spur_lua_code *code = p;
 
 	(void)instance;
 	if (code == NULL)
@@ -251,7 +251,7 @@ static int name_ok(const char *s, int dots)
 }
 
 /* Split "mod.fn" at its last dot into code->module and code->fname. */
-static int split_handler(struct luart_code *code, const char *handler)
+static int split_handler(struct spur_lua_code *code, const char *handler)
 {
 	const char *dot = strrchr(handler, '.');
 
@@ -273,7 +273,7 @@ static int split_handler(struct luart_code *code, const char *handler)
 static int code_load(void *instance, const struct spur_function *fn,
 		     void **out, char *err, size_t errlen)
 {
-	struct luart_code *code = calloc(1, sizeof(*code));
+	struct spur_lua_code *code = calloc(1, sizeof(*code));
 	const char *path = spur_function_code(fn);
 	const char *handler = spur_function_handler(fn);
 	struct stat st;
@@ -372,10 +372,10 @@ static void describe(lua_State *L, int idx, const char **type,
 	*msg = buf;
 	if (t != LUA_TTABLE || !lua_checkstack(L, 2))
 		return;
-	lua_pushvalue(L, LUART_SLOT_K_ERRTYPE);
+	lua_pushvalue(L, SPUR_LUA_SLOT_K_ERRTYPE);
 	if (lua_rawget(L, idx) == LUA_TSTRING)
 		*type = lua_tostring(L, -1);
-	lua_pushvalue(L, LUART_SLOT_K_ERRMSG);
+	lua_pushvalue(L, SPUR_LUA_SLOT_K_ERRMSG);
 	t = lua_rawget(L, idx);
 	if (t == LUA_TSTRING) {
 		*msg = lua_tostring(L, -1);
@@ -417,18 +417,18 @@ static char *take_trace(lua_State *L)
 
 	if (!lua_checkstack(L, 2))
 		return NULL;
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_luart_key_trace) == LUA_TSTRING) {
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_lua_key_trace) == LUA_TSTRING) {
 		tb = lua_tolstring(L, -1, &len);
-		json = spur_luart_trace_json(tb, len);
+		json = spur_lua_trace_json(tb, len);
 	}
 	lua_pop(L, 1);
 	lua_pushnil(L);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_luart_key_trace);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_lua_key_trace);
 	return json;
 }
 
 /* Map a failed lua_pcall (error value at the top) to a spur_run. */
-static enum spur_run finish_error(struct luart_ctx *c, struct spur_invocation *inv,
+static enum spur_run finish_error(struct spur_lua_ctx *c, struct spur_invocation *inv,
 				  int status, const char *force_type)
 {
 	lua_State *L = c->L;
@@ -446,7 +446,7 @@ static enum spur_run finish_error(struct luart_ctx *c, struct spur_invocation *i
 			 (unsigned long long)((c->limit + (1u << 20) - 1) >> 20));
 		spur_invocation_set_error(inv, "Runtime.OutOfMemory", buf, NULL);
 		lua_pushnil(L);	/* drop a stale traceback */
-		lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_luart_key_trace);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_lua_key_trace);
 		return SPUR_RUN_OOM;
 	}
 	describe(L, top, &type, &msg, buf, sizeof(buf));
@@ -493,11 +493,11 @@ static void global_path(lua_State *L, const char *mod)
 /* [-0, +1, e] Run the top-level code; return the handler (or nil). */
 static int run_init(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
-	const struct luart_code *code = c->code;
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
+	const struct spur_lua_code *code = c->code;
 
 	if (code->is_dir) {
-		lua_pushcfunction(L, spur_luart_require);
+		lua_pushcfunction(L, spur_lua_require);
 		lua_pushstring(L, code->module);
 		lua_call(L, 1, 1);
 		field(L, code->fname);
@@ -524,7 +524,7 @@ static int run_init(lua_State *L)
 
 static void context_free(void *instance, void *p)
 {
-	struct luart_ctx *c = p;
+	struct spur_lua_ctx *c = p;
 
 	(void)instance;
 	if (c == NULL)
@@ -538,8 +538,8 @@ static enum spur_run context_new(void *instance, void *codep,
 				 struct spur_context *host_ctx,
 				 struct spur_invocation *init, void **out)
 {
-	const struct luart_code *code = codep;
-	struct luart_ctx *c = calloc(1, sizeof(*c));
+	const struct spur_lua_code *code = codep;
+	struct spur_lua_ctx *c = calloc(1, sizeof(*c));
 	enum spur_run r = SPUR_RUN_OOM;
 	char msg[160];
 	int status;
@@ -551,20 +551,20 @@ static enum spur_run context_new(void *instance, void *codep,
 	c->host_ctx = host_ctx;
 	c->limit = code->memory;
 	c->inv = init;
-	c->L = spur_luart_state_new(c);
+	c->L = spur_lua_state_new(c);
 	if (c->L == NULL)
 		goto oom;
-	spur_luart_arm(c, spur_invocation_deadline_ns(init));
-	lua_pushcfunction(c->L, spur_luart_sandbox_open);
+	spur_lua_arm(c, spur_invocation_deadline_ns(init));
+	lua_pushcfunction(c->L, spur_lua_sandbox_open);
 	status = lua_pcall(c->L, 0, 0, 0);
 	if (status == LUA_OK) {
-		lua_pushcfunction(c->L, spur_luart_context_prepare);
-		status = lua_pcall(c->L, 0, LUART_SLOT_COUNT, 0);
+		lua_pushcfunction(c->L, spur_lua_context_prepare);
+		status = lua_pcall(c->L, 0, SPUR_LUA_SLOT_COUNT, 0);
 	}
 	if (status != LUA_OK)
 		goto oom;	/* only memory can fail before user code runs */
 	lua_pushcfunction(c->L, run_init);
-	status = lua_pcall(c->L, 0, 1, LUART_SLOT_MSGH);
+	status = lua_pcall(c->L, 0, 1, SPUR_LUA_SLOT_MSGH);
 	if (status != LUA_OK) {
 		r = finish_error(c, init, status, "Runtime.InitError");
 		goto fail;
@@ -578,7 +578,7 @@ static enum spur_run context_new(void *instance, void *codep,
 		r = SPUR_RUN_ERROR;
 		goto fail;
 	}
-	lua_replace(c->L, LUART_SLOT_HANDLER);
+	lua_replace(c->L, SPUR_LUA_SLOT_HANDLER);
 	spur_invocation_set_memory_used(init, c->peak);
 	c->inv = NULL;
 	*out = c;
@@ -594,33 +594,33 @@ fail:
 	return r;
 }
 
-/* [-LUART_ARG_COUNT, +1, e] Build the event and ctx, call the handler. */
+/* [-SPUR_LUA_ARG_COUNT, +1, e] Build the event and ctx, call the handler. */
 static int call_handler(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	size_t len = 0;
 	/* Straight from the bytes (checked by the host at intake) into Lua
 	 * values: no intermediate tree. */
 	const char *payload = spur_invocation_payload(c->inv, &len);
 
-	spur_luart_ctx_update(L, c);
-	lua_pushvalue(L, LUART_ARG_HANDLER);
+	spur_lua_ctx_update(L, c);
+	lua_pushvalue(L, SPUR_LUA_ARG_HANDLER);
 	if (payload != NULL && len > 0)
-		spur_luart_decode(L, payload, len);
+		spur_lua_decode(L, payload, len);
 	else
 		lua_newtable(L);
-	lua_pushvalue(L, LUART_ARG_CTX);
+	lua_pushvalue(L, SPUR_LUA_ARG_CTX);
 	lua_call(L, 2, 1);
 	return 1;
 }
 
 /* Encode the handler's value (at the top) and hand it to the host. */
-static enum spur_run finish_ok(struct luart_ctx *c, struct spur_invocation *inv)
+static enum spur_run finish_ok(struct spur_lua_ctx *c, struct spur_invocation *inv)
 {
 	char err[160], msg[200];
 	char *out;
 	size_t len;
-	int r = spur_luart_encode(c->L, -1, LUART_MAX_RESULT, &out, &len,
+	int r = spur_lua_encode(c->L, -1, SPUR_LUA_MAX_RESULT, &out, &len,
 				  err, sizeof(err));
 
 	if (r == 0) {
@@ -629,7 +629,7 @@ static enum spur_run finish_ok(struct luart_ctx *c, struct spur_invocation *inv)
 	}
 	if (r == -E2BIG) {
 		snprintf(msg, sizeof(msg), "Response payload size exceeded maximum "
-			 "allowed payload size (%u bytes).", LUART_MAX_RESULT);
+			 "allowed payload size (%u bytes).", SPUR_LUA_MAX_RESULT);
 		spur_invocation_set_error(inv, "Function.ResponseSizeTooLarge", msg, NULL);
 	} else {
 		snprintf(msg, sizeof(msg), "Unable to marshal response: %s", err);
@@ -640,24 +640,24 @@ static enum spur_run finish_ok(struct luart_ctx *c, struct spur_invocation *inv)
 
 static enum spur_run invoke(void *p, struct spur_invocation *inv)
 {
-	struct luart_ctx *c = p;
+	struct spur_lua_ctx *c = p;
 	lua_State *L = c->L;
 	enum spur_run r;
 	int i, status;
 
 	c->inv = inv;
-	spur_luart_arm(c, spur_invocation_deadline_ns(inv));
-	lua_settop(L, LUART_SLOT_COUNT);
+	spur_lua_arm(c, spur_invocation_deadline_ns(inv));
+	lua_settop(L, SPUR_LUA_SLOT_COUNT);
 	lua_pushcfunction(L, call_handler);
-	for (i = LUART_SLOT_HANDLER; i <= LUART_SLOT_REMAINING; i++)
+	for (i = SPUR_LUA_SLOT_HANDLER; i <= SPUR_LUA_SLOT_REMAINING; i++)
 		lua_pushvalue(L, i);
-	status = lua_pcall(L, LUART_ARG_COUNT, 1, LUART_SLOT_MSGH);
+	status = lua_pcall(L, SPUR_LUA_ARG_COUNT, 1, SPUR_LUA_SLOT_MSGH);
 	if (status == LUA_OK && !c->timed_out)
 		r = finish_ok(c, inv);
 	else
 		r = finish_error(c, inv, status, NULL);
 	spur_invocation_set_memory_used(inv, c->peak);
-	lua_settop(L, LUART_SLOT_COUNT);
+	lua_settop(L, SPUR_LUA_SLOT_COUNT);
 	c->inv = NULL;
 	return r;
 }
@@ -666,7 +666,7 @@ static enum spur_run invoke(void *p, struct spur_invocation *inv)
 
 static int plugin_init(struct spur_host *host, const void *options, void **instance)
 {
-	struct lua_plugin *lp = calloc(1, sizeof(*lp));
+	struct spur_lua *lp = calloc(1, sizeof(*lp));
 
 	(void)options;
 	if (lp == NULL)

@@ -14,7 +14,7 @@
  *    (setmetatable refuses both and the debug library is absent), and the
  *    string metatable is protected;
  *  - no C function reachable from Lua loops without calling
- *    spur_luart_check(): the count hook covers Lua code, pattern.c covers
+ *    spur_lua_check(): the count hook covers Lua code, pattern.c covers
  *    find/match/gmatch/gsub/rep, and the table functions below check every
  *    CHECK_EVERY elements (a __len of 2^62 would otherwise spin in C).
  * After the deadline the hook fires on every instruction, so each pcall that
@@ -32,15 +32,15 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "luart.h"
+#include "lua_priv.h"
 #include "pattern.h"
 
 #define CHECK_EVERY 1024u
 #define MAX_MODULE_NAME 200
 
-const char spur_luart_key_array_mt;
-const char spur_luart_key_loaded;
-const char spur_luart_key_trace;
+const char spur_lua_key_array_mt;
+const char spur_lua_key_loaded;
+const char spur_lua_key_trace;
 
 static const char TIMEOUT_MSG[] = "Task timed out";
 
@@ -48,7 +48,7 @@ static const char TIMEOUT_MSG[] = "Task timed out";
 
 static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-	struct luart_ctx *c = ud;
+	struct spur_lua_ctx *c = ud;
 	void *p;
 
 	if (ptr == NULL)
@@ -73,12 +73,12 @@ static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-lua_State *spur_luart_state_new(struct luart_ctx *c)
+lua_State *spur_lua_state_new(struct spur_lua_ctx *c)
 {
 	lua_State *L = lua_newstate(alloc, c);
 
 	if (L != NULL)
-		*(struct luart_ctx **)lua_getextraspace(L) = c;
+		*(struct spur_lua_ctx **)lua_getextraspace(L) = c;
 	return L;
 }
 
@@ -88,7 +88,7 @@ static void hook(lua_State *L, lua_Debug *ar);
 
 /* [-0, +0, v] After the deadline: mark the run, make the hook fire on every
  * instruction of this thread, and raise. */
-static void timeout(lua_State *L, struct luart_ctx *c)
+static void timeout(lua_State *L, struct spur_lua_ctx *c)
 {
 	c->timed_out = true;
 	lua_sethook(L, hook, LUA_MASKCOUNT, 1);
@@ -99,7 +99,7 @@ static void timeout(lua_State *L, struct luart_ctx *c)
 /* [-0, +0, v] */
 static void hook(lua_State *L, lua_Debug *ar)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 
 	(void)ar;
 	if (c->timed_out || spur_now_ns() >= c->deadline_ns)
@@ -107,29 +107,29 @@ static void hook(lua_State *L, lua_Debug *ar)
 }
 
 /* [-0, +0, v] */
-void spur_luart_check(lua_State *L, void *ud)
+void spur_lua_check(lua_State *L, void *ud)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 
 	(void)ud;
 	if (c->timed_out || spur_now_ns() >= c->deadline_ns)
 		timeout(L, c);
 }
 
-void spur_luart_arm(struct luart_ctx *c, int64_t deadline_ns)
+void spur_lua_arm(struct spur_lua_ctx *c, int64_t deadline_ns)
 {
 	c->deadline_ns = deadline_ns;
 	c->timed_out = false;
 	c->alloc_failed = false;
 	c->peak = c->used;
-	lua_sethook(c->L, hook, LUA_MASKCOUNT, LUART_HOOK_COUNT);
+	lua_sethook(c->L, hook, LUA_MASKCOUNT, SPUR_LUA_HOOK_COUNT);
 }
 
 /* [-0, +0, v] Count one unit of a C loop; check the deadline now and then. */
 static inline void tick(lua_State *L, unsigned *n)
 {
 	if ((++*n % CHECK_EVERY) == 0)
-		spur_luart_check(L, NULL);
+		spur_lua_check(L, NULL);
 }
 
 /* --- base library replacements ------------------------------------------ */
@@ -183,7 +183,7 @@ static int sb_load(lua_State *L)
  * the error object is passed through without calling it. */
 static int xp_msgh(lua_State *L)
 {
-	if (spur_luart_ctx(L)->timed_out)
+	if (spur_lua_ctx(L)->timed_out)
 		return 1;
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);
@@ -468,13 +468,13 @@ static void push_file(lua_State *L, const char *path)
 	p = luaL_buffinitsize(L, &b, size + 1);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		got = spur_luart_read_all(fd, p, size);
+		got = spur_lua_read_all(fd, p, size);
 		close(fd);
 	}
 	luaL_pushresultsize(&b, got);
 }
 
-size_t spur_luart_read_all(int fd, char *p, size_t size)
+size_t spur_lua_read_all(int fd, char *p, size_t size)
 {
 	size_t got = 0;
 
@@ -491,9 +491,9 @@ size_t spur_luart_read_all(int fd, char *p, size_t size)
 }
 
 /* [-0, +1, e] Push the loader for module `name`, or raise. */
-static void find_module(lua_State *L, struct luart_ctx *c, const char *name)
+static void find_module(lua_State *L, struct spur_lua_ctx *c, const char *name)
 {
-	const struct luart_code *code = c->code;
+	const struct spur_lua_code *code = c->code;
 	const char *rel, *path, *src;
 	size_t len;
 	int i;
@@ -536,14 +536,14 @@ static void find_module(lua_State *L, struct luart_ctx *c, const char *name)
 }
 
 /* [-1, +1, e] */
-int spur_luart_require(lua_State *L)
+int spur_lua_require(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	size_t len;
 	const char *name = luaL_checklstring(L, 1, &len);
 
 	lua_settop(L, 1);
-	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_luart_key_loaded);	/* 2 */
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &spur_lua_key_loaded);	/* 2 */
 	lua_pushvalue(L, 1);
 	if (lua_rawget(L, 2) != LUA_TNIL)
 		return 1;
@@ -586,11 +586,11 @@ static void unset(lua_State *L, int idx, const char *name)
 
 /* [-0, +0, e] The string library: no dump, bounded patterns and rep, and a
  * protected metatable for string values. */
-static void open_string(lua_State *L, struct luart_ctx *c)
+static void open_string(lua_State *L, struct spur_lua_ctx *c)
 {
 	lua_getglobal(L, LUA_STRLIBNAME);
 	unset(L, -1, "dump");
-	spur_pattern_install(L, lua_absindex(L, -1), spur_luart_check, c);
+	spur_pattern_install(L, lua_absindex(L, -1), spur_lua_check, c);
 	lua_pop(L, 1);
 
 	lua_pushliteral(L, "");
@@ -613,17 +613,17 @@ static void open_base(lua_State *L)
 	lua_getfield(L, -1, "load");
 	lua_pushcclosure(L, sb_load, 1);
 	lua_setfield(L, -2, "load");
-	lua_pushcfunction(L, spur_luart_log);
+	lua_pushcfunction(L, spur_lua_log);
 	lua_setfield(L, -2, "print");
-	lua_pushcfunction(L, spur_luart_require);
+	lua_pushcfunction(L, spur_lua_require);
 	lua_setfield(L, -2, "require");
 	lua_pop(L, 1);
 }
 
 /* [-0, +0, m] */
-int spur_luart_sandbox_open(lua_State *L)
+int spur_lua_sandbox_open(lua_State *L)
 {
-	struct luart_ctx *c = spur_luart_ctx(L);
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
 	const luaL_Reg *lib;
 
 	for (lib = libs; lib->func != NULL; lib++) {
@@ -637,6 +637,6 @@ int spur_luart_sandbox_open(lua_State *L)
 	lua_pop(L, 1);
 
 	lua_newtable(L);
-	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_luart_key_loaded);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_lua_key_loaded);
 	return 0;
 }

@@ -56,26 +56,26 @@
 
 static const struct spur_option sqlite_options_table[] = {
 	{ .type = SPUR_OPT_STRING, .name = "path", .def = "spur.db",
-	  .offset = offsetof(struct sqlite_options, path),
+	  .offset = offsetof(struct spur_sqlite_options, path),
 	  .description = "database file, relative to state_dir" },
 	{ .type = SPUR_OPT_ENUM, .name = "sync", .def = "full", .choices = "full|normal",
-	  .offset = offsetof(struct sqlite_options, sync),
+	  .offset = offsetof(struct spur_sqlite_options, sync),
 	  .description = "full: fsync before a write is acknowledged (survives power loss); "
 			 "normal: survives a process crash only" },
 	{ .type = SPUR_OPT_INT, .name = "group_max", .def = "1024",
-	  .offset = offsetof(struct sqlite_options, group_max),
+	  .offset = offsetof(struct spur_sqlite_options, group_max),
 	  .description = "operations committed together at most (group commit)",
 	  .min = 1, .max = 1000000 },
 	{ .type = SPUR_OPT_INT, .name = "max_depth", .def = "0",
-	  .offset = offsetof(struct sqlite_options, max_depth),
+	  .offset = offsetof(struct spur_sqlite_options, max_depth),
 	  .description = "messages outside outboxes above which new events are refused (0: no limit)",
 	  .min = 0, .max = INT64_C(1000000000000) },
 	{ .type = SPUR_OPT_DURATION, .name = "busy_timeout", .def = "5s",
-	  .offset = offsetof(struct sqlite_options, busy_timeout_ms),
+	  .offset = offsetof(struct spur_sqlite_options, busy_timeout_ms),
 	  .description = "wait this long for a lock held by another process",
 	  .min = 0, .max = 3600000 },
 	{ .type = SPUR_OPT_SIZE, .name = "max_size", .def = "0",
-	  .offset = offsetof(struct sqlite_options, max_size),
+	  .offset = offsetof(struct spur_sqlite_options, max_size),
 	  .description = "largest database file (0: no limit); beyond it writes fail as on a full disk",
 	  .min = 0, .max = INT64_C(1) << 50 },
 	{ .name = NULL },
@@ -83,7 +83,7 @@ static const struct spur_option sqlite_options_table[] = {
 
 /* --- shared helpers ------------------------------------------------------ */
 
-int64_t spur_sqlite_now_ms(struct sqlite_store *s)
+int64_t spur_sqlite_now_ms(struct spur_sqlite_store *s)
 {
 	struct timespec ts;
 
@@ -110,7 +110,7 @@ int spur_sqlite_errno(int rc)
 	}
 }
 
-uint64_t spur_sqlite_free_bytes(struct sqlite_store *s)
+uint64_t spur_sqlite_free_bytes(struct spur_sqlite_store *s)
 {
 	char dir[4096];
 	struct statvfs sv;
@@ -132,7 +132,7 @@ bool spur_sqlite_is_outbox(const char *queue)
 
 static int sqlite_init(struct spur_host *host, const void *options, void **instance)
 {
-	struct sqlite_store *s = calloc(1, sizeof(*s));
+	struct spur_sqlite_store *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
@@ -147,11 +147,11 @@ static int sqlite_init(struct spur_host *host, const void *options, void **insta
 }
 
 static void store_close(void *instance);
-static void reader_free(struct sqlite_reader *r);
+static void reader_free(struct spur_sqlite_reader *r);
 
 static void sqlite_fini(void *instance)
 {
-	struct sqlite_store *s = instance;
+	struct spur_sqlite_store *s = instance;
 
 	if (!s)
 		return;
@@ -191,7 +191,7 @@ static int query_int(sqlite3 *db, const char *q, int64_t *out)
 
 /* Look at the file's first bytes before SQLite does: refuse what is not
  * an SQLite database or is marked as another application's. */
-static int check_header(struct sqlite_store *s)
+static int check_header(struct spur_sqlite_store *s)
 {
 	unsigned char h[100];
 	struct stat st;
@@ -228,7 +228,7 @@ out:
 }
 
 /* Read-only checks through SQLite, then create or accept the schema. */
-static int check_and_init(struct sqlite_store *s)
+static int check_and_init(struct spur_sqlite_store *s)
 {
 	sqlite3 *db = s->wdb;
 	int64_t app = 0, version = 0, tables = 0;
@@ -303,7 +303,7 @@ fail:
 }
 
 /* Settings, then what the writer keeps in memory (seq, depth). */
-static int configure(struct sqlite_store *s)
+static int configure(struct spur_sqlite_store *s)
 {
 	char sql[256];
 	sqlite3_stmt *st = NULL;
@@ -345,7 +345,7 @@ fail:
 
 static int store_open(void *instance)
 {
-	struct sqlite_store *s = instance;
+	struct spur_sqlite_store *s = instance;
 	const char *p = s->opt->path && *s->opt->path ? s->opt->path : "spur.db";
 	struct timespec rt, mt;
 	int rc, src;
@@ -395,14 +395,14 @@ fail:
 
 static void store_close(void *instance)
 {
-	struct sqlite_store *s = instance;
+	struct spur_sqlite_store *s = instance;
 
 	if (!s->opened)
 		goto out;
 	spur_sqlite_writer_stop(s);
 	pthread_mutex_lock(&s->rlock);
 	while (s->readers) {
-		struct sqlite_reader *r = s->readers;
+		struct spur_sqlite_reader *r = s->readers;
 		s->readers = r->next;
 		reader_free(r);
 		s->n_readers--;
@@ -420,7 +420,7 @@ out:
 
 /* --- the read side ----------------------------------------------------------- */
 
-static void reader_free(struct sqlite_reader *r)
+static void reader_free(struct spur_sqlite_reader *r)
 {
 	if (!r)
 		return;
@@ -432,9 +432,9 @@ static void reader_free(struct sqlite_reader *r)
 	free(r);
 }
 
-static int reader_new(struct sqlite_store *s, struct sqlite_reader **out)
+static int reader_new(struct spur_sqlite_store *s, struct spur_sqlite_reader **out)
 {
-	struct sqlite_reader *r = calloc(1, sizeof(*r));
+	struct spur_sqlite_reader *r = calloc(1, sizeof(*r));
 	int src = SQLITE_NOMEM;
 
 	if (!r)
@@ -464,7 +464,7 @@ fail:
 	return spur_sqlite_errno(src);
 }
 
-static int reader_get(struct sqlite_store *s, struct sqlite_reader **out)
+static int reader_get(struct spur_sqlite_store *s, struct spur_sqlite_reader **out)
 {
 	int rc = 0;
 
@@ -490,7 +490,7 @@ static int reader_get(struct sqlite_store *s, struct sqlite_reader **out)
 	return rc;
 }
 
-static void reader_put(struct sqlite_store *s, struct sqlite_reader *r, sqlite3_stmt *used)
+static void reader_put(struct spur_sqlite_store *s, struct spur_sqlite_reader *r, sqlite3_stmt *used)
 {
 	sqlite3_reset(used);	/* ends the read transaction: never pin the WAL */
 	sqlite3_clear_bindings(used);
@@ -528,8 +528,8 @@ static int each_msg(sqlite3_stmt *st, spur_store_msg_fn fn, void *ud)
 
 static int store_get(void *instance, const char *id, spur_store_msg_fn fn, void *ud)
 {
-	struct sqlite_store *s = instance;
-	struct sqlite_reader *r;
+	struct spur_sqlite_store *s = instance;
+	struct spur_sqlite_reader *r;
 	int rc;
 
 	if (!id)
@@ -545,8 +545,8 @@ static int store_get(void *instance, const char *id, spur_store_msg_fn fn, void 
 static int store_peek(void *instance, const char *queue, size_t offset, size_t max,
 		      spur_store_msg_fn fn, void *ud)
 {
-	struct sqlite_store *s = instance;
-	struct sqlite_reader *r;
+	struct spur_sqlite_store *s = instance;
+	struct spur_sqlite_reader *r;
 	int rc;
 
 	if (!queue)
@@ -564,8 +564,8 @@ static int store_peek(void *instance, const char *queue, size_t offset, size_t m
 static int store_key_get(void *instance, const char *ns, const char *key,
 			 void (*fn)(void *ud, const char *value, size_t len), void *ud)
 {
-	struct sqlite_store *s = instance;
-	struct sqlite_reader *r;
+	struct spur_sqlite_store *s = instance;
+	struct spur_sqlite_reader *r;
 	int rc, src;
 
 	if (!ns || !key)
@@ -590,8 +590,8 @@ static int store_key_get(void *instance, const char *ns, const char *key,
 
 static int store_stats(void *instance, int64_t now_ms, spur_store_stats_fn fn, void *ud)
 {
-	struct sqlite_store *s = instance;
-	struct sqlite_reader *r;
+	struct spur_sqlite_store *s = instance;
+	struct spur_sqlite_reader *r;
 	int rc, src;
 
 	if ((rc = reader_get(s, &r)) < 0)
@@ -613,7 +613,7 @@ static int store_stats(void *instance, int64_t now_ms, spur_store_stats_fn fn, v
 
 static int store_writable(void *instance, char *why, size_t len)
 {
-	struct sqlite_store *s = instance;
+	struct spur_sqlite_store *s = instance;
 	int ok = 1;
 
 	if (!s->opened) {
@@ -663,7 +663,7 @@ SPUR_PLUGIN_EXPORT = {
 	.description = "store: queues and idempotency keys in one SQLite file (WAL, group commit)",
 	.roles = SPUR_ROLE_STORE,
 	.options = sqlite_options_table,
-	.options_size = sizeof(struct sqlite_options),
+	.options_size = sizeof(struct spur_sqlite_options),
 	.init = sqlite_init,
 	.fini = sqlite_fini,
 	.store = &sqlite_store_vtable,

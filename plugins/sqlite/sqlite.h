@@ -22,7 +22,7 @@ enum { SPUR_SQLITE_SYNC_FULL = 0, SPUR_SQLITE_SYNC_NORMAL = 1 };
 
 /* The options block, parsed by the host from the `store:` section
  * (store.kind: sqlite) with this plugin's table. */
-struct sqlite_options {
+struct spur_sqlite_options {
 	char *path;			/* relative to state_dir */
 	int sync;			/* SPUR_SQLITE_SYNC_* */
 	int64_t group_max;		/* ops per commit at most */
@@ -32,31 +32,31 @@ struct sqlite_options {
 };
 
 /* One read-only connection and its cached statements. */
-struct sqlite_reader {
+struct spur_sqlite_reader {
 	sqlite3 *db;
 	sqlite3_stmt *get, *peek, *key_get, *stats;
-	struct sqlite_reader *next;	/* free list */
+	struct spur_sqlite_reader *next;	/* free list */
 };
 
-struct sqlite_req;
-struct sqlite_writer_stmts;
+struct spur_sqlite_req;
+struct spur_sqlite_writer_stmts;
 
-struct sqlite_store {
+struct spur_sqlite_store {
 	struct spur_host *host;
-	const struct sqlite_options *opt;
+	const struct spur_sqlite_options *opt;
 	char *path;			/* absolute */
 	int64_t clock_base;		/* fallback store clock: epoch ms - monotonic ms */
 	bool opened;
 
 	/* write side (writer.c): the connection belongs to the writer thread */
 	sqlite3 *wdb;
-	struct sqlite_writer_stmts *wstmts;
+	struct spur_sqlite_writer_stmts *wstmts;
 	pthread_t writer;
 	bool writer_running;
-	_Atomic(struct sqlite_req *) inbox;	/* callers push here (LIFO) */
+	_Atomic(struct spur_sqlite_req *) inbox;	/* callers push here (LIFO) */
 	atomic_uint wake;		/* futex word: the writer sleeps on it when idle */
 	atomic_bool stopping;
-	struct sqlite_req *head, **tail;	/* the writer's FIFO (writer only) */
+	struct spur_sqlite_req *head, **tail;	/* the writer's FIFO (writer only) */
 	int64_t seq;			/* last seq given to a PUT (writer only) */
 	int64_t depth;			/* messages outside outboxes (writer only) */
 	atomic_int_fast64_t depth_seen;	/* a copy for writable() */
@@ -71,21 +71,21 @@ struct sqlite_store {
 	/* read side (sqlite.c) */
 	pthread_mutex_t rlock;
 	pthread_cond_t rfree;
-	struct sqlite_reader *readers;	/* free list */
+	struct spur_sqlite_reader *readers;	/* free list */
 	int n_readers;
 };
 
 /* The store clock (spur_store_now_ms() when the host has it). */
-int64_t spur_sqlite_now_ms(struct sqlite_store *s);
+int64_t spur_sqlite_now_ms(struct spur_sqlite_store *s);
 /* 0, or a negative errno for an SQLite result code. */
 int spur_sqlite_errno(int rc);
 /* Filesystem bytes available under the database's directory. */
-uint64_t spur_sqlite_free_bytes(struct sqlite_store *s);
+uint64_t spur_sqlite_free_bytes(struct spur_sqlite_store *s);
 
 /* writer.c: start the writer over s->wdb (prepares its statements). */
-int spur_sqlite_writer_start(struct sqlite_store *s);
+int spur_sqlite_writer_start(struct spur_sqlite_store *s);
 /* Drain the queue, stop and join the writer, finalize its statements. */
-void spur_sqlite_writer_stop(struct sqlite_store *s);
+void spur_sqlite_writer_stop(struct spur_sqlite_store *s);
 
 int spur_sqlite_apply(void *instance, const struct spur_store_op *ops, size_t n,
 		      struct spur_store_conflict *conflict);

@@ -59,7 +59,7 @@ struct taken {
 	uint32_t receive_count;
 };
 
-struct sqlite_req {
+struct spur_sqlite_req {
 	enum req_kind kind;
 	const struct spur_store_op *ops;
 	size_t n;
@@ -78,7 +78,7 @@ struct sqlite_req {
 	size_t buf_len, buf_cap;
 	atomic_int done;		/* a futex word: PENDING, SLEEPING, DONE */
 	atomic_int *kid[WAKE_FANOUT];	/* done words this caller wakes once done */
-	struct sqlite_req *next;
+	struct spur_sqlite_req *next;
 };
 
 /* The writer's statements, prepared once (writer thread only). */
@@ -125,11 +125,11 @@ static const char *const sql[ST_COUNT] = {
 };
 
 /* The writer's statements (one set per instance, writer thread only). */
-struct sqlite_writer_stmts {
+struct spur_sqlite_writer_stmts {
 	sqlite3_stmt *st[ST_COUNT];
 };
 
-static struct sqlite_writer_stmts *stmts_of(struct sqlite_store *s)
+static struct spur_sqlite_writer_stmts *stmts_of(struct spur_sqlite_store *s)
 {
 	return s->wstmts;
 }
@@ -170,7 +170,7 @@ static int64_t counted(const char *queue)
 }
 
 /* Append bytes plus a NUL to r->buf; the offset, or (size_t)-1. */
-static size_t buf_add(struct sqlite_req *r, const void *p, size_t len)
+static size_t buf_add(struct spur_sqlite_req *r, const void *p, size_t len)
 {
 	if (r->buf_len + len + 1 > r->buf_cap) {
 		size_t cap = r->buf_cap ? r->buf_cap : 1024;
@@ -192,7 +192,7 @@ static size_t buf_add(struct sqlite_req *r, const void *p, size_t len)
 
 /* --- operations ------------------------------------------------------------ */
 
-static int key_conflict(struct sqlite_store *s, const struct spur_store_op *op, size_t i,
+static int key_conflict(struct spur_sqlite_store *s, const struct spur_store_op *op, size_t i,
 			struct spur_store_conflict *conflict)
 {
 	sqlite3_stmt *st = stmts_of(s)->st[ST_KEY_LIVE];
@@ -223,9 +223,9 @@ out:
 	return rc;
 }
 
-static int apply_op(struct sqlite_store *s, struct sqlite_req *r, size_t i, int64_t now)
+static int apply_op(struct spur_sqlite_store *s, struct spur_sqlite_req *r, size_t i, int64_t now)
 {
-	struct sqlite_writer_stmts *w = stmts_of(s);
+	struct spur_sqlite_writer_stmts *w = stmts_of(s);
 	const struct spur_store_op *op = &r->ops[i];
 	sqlite3_stmt *st;
 	int rc;
@@ -322,9 +322,9 @@ static int apply_op(struct sqlite_store *s, struct sqlite_req *r, size_t i, int6
 	return -EINVAL;
 }
 
-static int do_take(struct sqlite_store *s, struct sqlite_req *r)
+static int do_take(struct spur_sqlite_store *s, struct spur_sqlite_req *r)
 {
-	struct sqlite_writer_stmts *w = stmts_of(s);
+	struct spur_sqlite_writer_stmts *w = stmts_of(s);
 	sqlite3_stmt *st = w->st[ST_TAKE_SELECT];
 	int64_t *rowids = NULL;
 	int rc;
@@ -397,9 +397,9 @@ fail:
 
 /* One request, inside its savepoint. `pending` is the depth change of the
  * group's requests before this one. */
-static int run_req(struct sqlite_store *s, struct sqlite_req *r, int64_t now, int64_t pending)
+static int run_req(struct spur_sqlite_store *s, struct spur_sqlite_req *r, int64_t now, int64_t pending)
 {
-	struct sqlite_writer_stmts *w = stmts_of(s);
+	struct spur_sqlite_writer_stmts *w = stmts_of(s);
 	sqlite3_stmt *st;
 	int rc = 0;
 
@@ -443,7 +443,7 @@ static int run_req(struct sqlite_store *s, struct sqlite_req *r, int64_t now, in
 	return rc;
 }
 
-static void set_full(struct sqlite_store *s, const char *why)
+static void set_full(struct spur_sqlite_store *s, const char *why)
 {
 	pthread_mutex_lock(&s->state_lock);
 	if (!s->full)
@@ -455,7 +455,7 @@ static void set_full(struct sqlite_store *s, const char *why)
 	pthread_mutex_unlock(&s->state_lock);
 }
 
-static void clear_full(struct sqlite_store *s)
+static void clear_full(struct spur_sqlite_store *s)
 {
 	pthread_mutex_lock(&s->state_lock);
 	if (s->full)
@@ -464,20 +464,20 @@ static void clear_full(struct sqlite_store *s)
 	pthread_mutex_unlock(&s->state_lock);
 }
 
-static size_t cost(const struct sqlite_req *r)
+static size_t cost(const struct spur_sqlite_req *r)
 {
 	return r->kind == REQ_APPLY && r->n ? r->n : 1;
 }
 
 /* Move what callers pushed onto the inbox (a LIFO) to the end of the
  * writer's own FIFO. Writer thread only. */
-static void refill(struct sqlite_store *s)
+static void refill(struct spur_sqlite_store *s)
 {
-	struct sqlite_req *r = atomic_exchange_explicit(&s->inbox, NULL, memory_order_acquire);
-	struct sqlite_req *fifo = NULL;
+	struct spur_sqlite_req *r = atomic_exchange_explicit(&s->inbox, NULL, memory_order_acquire);
+	struct spur_sqlite_req *fifo = NULL;
 
 	while (r) {			/* reverse: oldest first */
-		struct sqlite_req *next = r->next;
+		struct spur_sqlite_req *next = r->next;
 		r->next = fifo;
 		fifo = r;
 		r = next;
@@ -490,13 +490,13 @@ static void refill(struct sqlite_store *s)
 
 /* Detach queued requests while they fit in *left operations (the first
  * always goes when `first`). Writer thread only. */
-static struct sqlite_req *detach(struct sqlite_store *s, size_t *left, bool first)
+static struct spur_sqlite_req *detach(struct spur_sqlite_store *s, size_t *left, bool first)
 {
-	struct sqlite_req *group = NULL, **tail = &group;
+	struct spur_sqlite_req *group = NULL, **tail = &group;
 
 	refill(s);
 	while (s->head && (first || cost(s->head) <= *left)) {
-		struct sqlite_req *r = s->head;
+		struct spur_sqlite_req *r = s->head;
 		size_t c = cost(r);
 		s->head = r->next;
 		*left -= c < *left ? c : *left;
@@ -514,10 +514,10 @@ static struct sqlite_req *detach(struct sqlite_store *s, size_t *left, bool firs
  * it is one statement that SQLite undoes by itself when it fails (a
  * single-op apply, purge, expire). Returns 0, or the error that ended the
  * whole transaction. */
-static int exec_req(struct sqlite_store *s, struct sqlite_req *r, int64_t now,
+static int exec_req(struct spur_sqlite_store *s, struct spur_sqlite_req *r, int64_t now,
 		    int64_t *pending, bool *wrote)
 {
-	struct sqlite_writer_stmts *w = stmts_of(s);
+	struct spur_sqlite_writer_stmts *w = stmts_of(s);
 	bool sp = (r->kind == REQ_APPLY && r->n > 1) || r->kind == REQ_TAKE;
 	int fatal;
 
@@ -537,13 +537,13 @@ static int exec_req(struct sqlite_store *s, struct sqlite_req *r, int64_t now,
 
 /* One transaction: the group, plus whatever arrives while it runs (up to
  * group_max operations), then one COMMIT. Returns the whole list. */
-static struct sqlite_req *run_group(struct sqlite_store *s, struct sqlite_req *group, size_t left)
+static struct spur_sqlite_req *run_group(struct spur_sqlite_store *s, struct spur_sqlite_req *group, size_t left)
 {
-	struct sqlite_writer_stmts *w = stmts_of(s);
+	struct spur_sqlite_writer_stmts *w = stmts_of(s);
 	int64_t now = spur_sqlite_now_ms(s), pending = 0;
 	int fatal = run(w->st[ST_BEGIN]);
 	bool wrote = false;
-	struct sqlite_req *r = group, *last = group;
+	struct spur_sqlite_req *r = group, *last = group;
 
 	while (fatal == 0 && r) {
 		for (; r && fatal == 0; r = r->next) {
@@ -590,7 +590,7 @@ static struct sqlite_req *run_group(struct sqlite_store *s, struct sqlite_req *g
 
 static void *writer_main(void *arg)
 {
-	struct sqlite_store *s = arg;
+	struct spur_sqlite_store *s = arg;
 
 	for (;;) {
 		/* Read the wake word before looking: a push after the look
@@ -604,16 +604,16 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		size_t left = (size_t)s->opt->group_max;
-		struct sqlite_req *group = detach(s, &left, true);
+		struct spur_sqlite_req *group = detach(s, &left, true);
 
 		group = run_group(s, group, left);
 		/* Mark each request done (its result is in place before, by
 		 * release; `next` and its kids are read before, as a request
 		 * lives on its caller's stack: a kid comes later in the list,
 		 * so it is still blocked) and wake the first caller only. */
-		struct sqlite_req *kid = group->next;
+		struct spur_sqlite_req *kid = group->next;
 		int root = PENDING;
-		for (struct sqlite_req *r = group, *next; r; r = next) {
+		for (struct spur_sqlite_req *r = group, *next; r; r = next) {
 			next = r->next;
 			for (int k = 0; k < WAKE_FANOUT; k++) {
 				r->kid[k] = kid ? &kid->done : NULL;
@@ -631,9 +631,9 @@ static void *writer_main(void *arg)
 
 /* Push a request on the inbox (lock-free), wake the writer if the inbox
  * was empty, and sleep on a futex in the request until it is committed. */
-static int submit(struct sqlite_store *s, struct sqlite_req *r)
+static int submit(struct spur_sqlite_store *s, struct spur_sqlite_req *r)
 {
-	struct sqlite_req *old;
+	struct spur_sqlite_req *old;
 
 	if (!s->writer_running || atomic_load(&s->stopping))
 		return -EBADF;
@@ -666,7 +666,7 @@ static int submit(struct sqlite_store *s, struct sqlite_req *r)
 int spur_sqlite_apply(void *instance, const struct spur_store_op *ops, size_t n,
 		      struct spur_store_conflict *conflict)
 {
-	struct sqlite_req r = { .kind = REQ_APPLY, .ops = ops, .n = n, .conflict = conflict };
+	struct spur_sqlite_req r = { .kind = REQ_APPLY, .ops = ops, .n = n, .conflict = conflict };
 
 	if (n == 0)
 		return 0;
@@ -676,7 +676,7 @@ int spur_sqlite_apply(void *instance, const struct spur_store_op *ops, size_t n,
 int spur_sqlite_take(void *instance, const char *queue, int64_t now_ms, int64_t lease_ms,
 		     size_t max, spur_store_msg_fn fn, void *ud, int64_t *next_ms)
 {
-	struct sqlite_req r = { .kind = REQ_TAKE, .queue = queue, .now_ms = now_ms,
+	struct spur_sqlite_req r = { .kind = REQ_TAKE, .queue = queue, .now_ms = now_ms,
 				.lease_ms = lease_ms, .max = max, .next_ms = INT64_MAX };
 	int rc;
 
@@ -707,7 +707,7 @@ out:
 
 int64_t spur_sqlite_purge(void *instance, const char *queue)
 {
-	struct sqlite_req r = { .kind = REQ_PURGE, .queue = queue };
+	struct spur_sqlite_req r = { .kind = REQ_PURGE, .queue = queue };
 	int rc;
 
 	if (!queue)
@@ -718,7 +718,7 @@ int64_t spur_sqlite_purge(void *instance, const char *queue)
 
 int64_t spur_sqlite_expire(void *instance, int64_t now_ms)
 {
-	struct sqlite_req r = { .kind = REQ_EXPIRE, .now_ms = now_ms };
+	struct spur_sqlite_req r = { .kind = REQ_EXPIRE, .now_ms = now_ms };
 	int rc = submit(instance, &r);
 
 	return rc < 0 ? rc : r.count;
@@ -726,9 +726,9 @@ int64_t spur_sqlite_expire(void *instance, int64_t now_ms)
 
 /* --- start and stop ---------------------------------------------------------- */
 
-int spur_sqlite_writer_start(struct sqlite_store *s)
+int spur_sqlite_writer_start(struct spur_sqlite_store *s)
 {
-	struct sqlite_writer_stmts *w = calloc(1, sizeof(*w));
+	struct spur_sqlite_writer_stmts *w = calloc(1, sizeof(*w));
 	int rc = -ENOMEM;
 
 	if (!w)
@@ -758,9 +758,9 @@ fail:
 	return rc;
 }
 
-void spur_sqlite_writer_stop(struct sqlite_store *s)
+void spur_sqlite_writer_stop(struct spur_sqlite_store *s)
 {
-	struct sqlite_writer_stmts *w = stmts_of(s);
+	struct spur_sqlite_writer_stmts *w = stmts_of(s);
 
 	if (s->writer_running) {
 		atomic_store(&s->stopping, true);
