@@ -416,7 +416,8 @@ struct fn_view *spur_fnpriv_view_copy(const struct fn_view *v)
 		free(c);
 		return NULL;
 	}
-	memcpy(c->versions, v->versions, v->n_versions * sizeof(*c->versions));
+	if (v->n_versions)	/* a function with no published version has none to copy */
+		memcpy(c->versions, v->versions, v->n_versions * sizeof(*c->versions));
 	c->n_versions = v->n_versions;
 	for (size_t i = 0; i < v->n_aliases; i++) {
 		c->aliases[i] = v->aliases[i];

@@ -26,15 +26,6 @@
 #include "spur/runtime.h"
 #include "version.h"
 
-/* UBSan's defaults, read before main(): the known finding in router/ that
- * publishing a fresh function meets is listed, with its fix, in
- * ubsan.supp (an unsanitized build never calls this). */
-SPUR_API const char *__ubsan_default_options(void);
-SPUR_API const char *__ubsan_default_options(void)
-{
-	return "suppressions=" LAYER_SOURCE_DIR "/ubsan.supp";
-}
-
 /* --- the runtime: code is the file's text -------------------------------------- */
 
 static int code_load(void *instance, const struct spur_function *fn, void **out, char *err,
