@@ -3,7 +3,9 @@
  * file.c - the `file` destination plugin: records as JSON lines.
  *
  * file://PATH appends one record per line to PATH (relative paths are
- * relative to the config file's directory; the directory must exist).
+ * relative to the config file's directory; the directory must exist), and
+ * so does a named destination { type: file, path: PATH }, whose keys the
+ * host checks with file_settings_table when the config is loaded.
  * deliver() adds the line to a buffer; flush() writes the buffer with
  * O_APPEND and fsyncs once per batch, so a record counts as delivered
  * only when it is on disk. A failed write or fsync retries the batch:
@@ -23,6 +25,18 @@
 
 struct file_plugin {
 	struct spur_host *host;
+};
+
+/* A named destination's settings, as the host parses them. */
+struct file_settings {
+	char *path;
+};
+
+static const struct spur_option file_settings_table[] = {
+	{ .type = SPUR_OPT_STRING, .name = "path", .offset = offsetof(struct file_settings, path),
+	  .description = "the file records are appended to, one JSON line each; relative to "
+			 "the config file's directory (required)" },
+	{ .name = NULL },
 };
 
 struct file_dest {
@@ -48,59 +62,59 @@ static void file_fini(void *instance)
 	free(instance);
 }
 
-/* Named form: destinations: { x: { type: file, path: PATH } } */
-static int file_target(const char *target, const char *options, char *out, size_t len)
+/* Open `path` (absolute, or relative to the config file's directory). */
+static int open_path(struct file_plugin *p, const char *path, void **dest, char *err,
+		     size_t errlen)
 {
-	const char *key = "\"path\":\"";
-	const char *p = options ? strstr(options, key) : NULL;
-	if (!options) {
-		snprintf(out, len, "%s", target);
-		return 0;
-	}
-	if (!p)
-		return -EINVAL;
-	p += strlen(key);
-	size_t n = strcspn(p, "\"\\");
-	if (p[n] != '"' || n >= len)
-		return -EINVAL;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return 0;
-}
-
-static int file_open(void *instance, const char *target, const char *options, void **dest,
-		     char *err, size_t errlen)
-{
-	struct file_plugin *p = instance;
-	char path[PATH_MAX];
-	if (file_target(target, options, path, sizeof(path)) < 0) {
-		snprintf(err, errlen, "a file destination needs a path (destinations: NAME: { type: file, path: PATH })");
-		return -EINVAL;
-	}
-	target = path;
 	struct file_dest *d = calloc(1, sizeof(*d));
+	int rc = -ENOMEM, n;
+
 	if (!d) {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		goto fail;
 	}
 	d->plugin = p;
-	int n = target[0] == '/' ?
-		snprintf(d->path, sizeof(d->path), "%s", target) :
-		snprintf(d->path, sizeof(d->path), "%s/%s", spur_host_config_dir(p->host), target);
+	n = path[0] == '/' ? snprintf(d->path, sizeof(d->path), "%s", path) :
+		snprintf(d->path, sizeof(d->path), "%s/%s", spur_host_config_dir(p->host), path);
 	if (n < 0 || (size_t)n >= sizeof(d->path)) {
 		snprintf(err, errlen, "file destination path too long");
-		free(d);
-		return -ENAMETOOLONG;
+		rc = -ENAMETOOLONG;
+		goto fail;
 	}
 	d->fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (d->fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "file %s: %s", d->path, strerror(e));
-		free(d);
-		return -e;
+		rc = -errno;
+		snprintf(err, errlen, "file %s: %s", d->path, strerror(-rc));
+		goto fail;
 	}
 	*dest = d;
 	return 0;
+fail:
+	free(d);
+	return rc;
+}
+
+/* file://PATH. Named destinations come through file_open_named(), so
+ * `options` is always NULL here. */
+static int file_open(void *instance, const char *target, const char *options, void **dest,
+		     char *err, size_t errlen)
+{
+	return open_path(instance, target, dest, err, errlen);
+}
+
+/* destinations: { NAME: { type: file, path: PATH } }, parsed by the host
+ * with file_settings_table (its strings are borrowed for the call). */
+static int file_open_named(void *instance, const char *name, const void *options, void **dest,
+			   char *err, size_t errlen)
+{
+	const struct file_settings *s = options;
+
+	if (!s->path || !*s->path) {
+		snprintf(err, errlen, "destination '%s': a file destination needs a path "
+			 "(path: FILE, relative to the config file's directory)", name);
+		return -EINVAL;
+	}
+	return open_path(instance, s->path, dest, err, errlen);
 }
 
 static enum spur_deliver file_deliver(void *dest, const char *record, size_t len,
@@ -165,6 +179,9 @@ static const struct spur_destination file_destination = {
 	.deliver = file_deliver,
 	.flush = file_flush,
 	.close = file_close,
+	.options = file_settings_table,
+	.options_size = sizeof(struct file_settings),
+	.open_named = file_open_named,
 };
 
 SPUR_PLUGIN_EXPORT = {
