@@ -11,6 +11,11 @@
  *     work: { type: zmq, socket: push, endpoint: "tcp://127.0.0.1:5557",
  *             bind: false, send_timeout: 2s, hwm: 100 }
  *
+ * A named destination's keys are zq_named_table's, checked by the host
+ * when the config is loaded: socket pub|push (default push), endpoint
+ * (required), bind auto|true|false (auto: pub binds, push connects),
+ * topic, send_timeout, linger and hwm (default: the zmq: section's).
+ *
  * PUB sends two frames, the topic (the `topic` template, default
  * "{function}"; {function}, {version}, {condition}, {request_id}) and the
  * record JSON, so subscribers filter by function. PUSH sends one frame,
@@ -41,7 +46,6 @@
  * leaves) and used and closed only there.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +65,56 @@ struct zq_dest {
 	int64_t linger_ms;
 	int64_t hwm;
 	void *sock;
+};
+
+/* A named destination's settings, as the host parses them with the
+ * table below. What a destination leaves out comes from the zmq: section
+ * (struct zq_options), as for URI destinations; the host does not say
+ * which keys were written, so "not set" is a value the key cannot take:
+ * 0 for send_timeout and hwm (at least 1), ZQ_LINGER_UNSET for linger
+ * (0 is a setting of its own). */
+enum zq_socket { ZQ_SOCKET_PUB = 0, ZQ_SOCKET_PUSH };		/* "pub|push" */
+enum zq_bind { ZQ_BIND_AUTO = 0, ZQ_BIND_TRUE, ZQ_BIND_FALSE };	/* "auto|true|false" */
+#define ZQ_LINGER_UNSET (24LL * 60 * 60 * 1000)		/* the default "1d", past 60s */
+
+struct zq_named {
+	int socket;			/* enum zq_socket */
+	char *endpoint;
+	int bind;			/* enum zq_bind */
+	char *topic;			/* NULL: the zmq: section's */
+	int64_t send_timeout_ms;	/* 0: the zmq: section's */
+	int64_t linger_ms;		/* ZQ_LINGER_UNSET: the zmq: section's */
+	int64_t hwm;			/* 0: the zmq: section's */
+};
+
+static const struct spur_option zq_named_table[] = {
+	{ .type = SPUR_OPT_ENUM, .name = "socket", .def = "push", .choices = "pub|push",
+	  .offset = offsetof(struct zq_named, socket),
+	  .description = "pub: two frames (topic, record), best effort; push: one frame, "
+			 "waits send_timeout for a PULL peer, else the record is retried" },
+	{ .type = SPUR_OPT_STRING, .name = "endpoint", .offset = offsetof(struct zq_named, endpoint),
+	  .description = "libzmq endpoint: tcp://HOST:PORT, ipc://PATH, inproc://NAME (required)" },
+	{ .type = SPUR_OPT_ENUM, .name = "bind", .def = "auto", .choices = "auto|true|false",
+	  .offset = offsetof(struct zq_named, bind),
+	  .description = "bind the endpoint (true) or connect to it (false); auto: pub binds, "
+			 "push connects" },
+	{ .type = SPUR_OPT_STRING, .name = "topic", .offset = offsetof(struct zq_named, topic),
+	  .description = "pub: the topic frame; {function}, {version}, {condition}, {request_id} "
+			 "(default: the zmq: section's topic)" },
+	{ .type = SPUR_OPT_DURATION, .name = "send_timeout",
+	  .offset = offsetof(struct zq_named, send_timeout_ms),
+	  .description = "push: how long a record waits for a PULL peer (default: the zmq: "
+			 "section's send_timeout)",
+	  .min = 1, .max = 60000 },
+	{ .type = SPUR_OPT_DURATION, .name = "linger", .def = "1d",
+	  .offset = offsetof(struct zq_named, linger_ms),
+	  .description = "how long queued messages may take to leave at shutdown (default: "
+			 "the zmq: section's linger)",
+	  .min = 0, .max = 60000 },
+	{ .type = SPUR_OPT_INT, .name = "hwm", .offset = offsetof(struct zq_named, hwm),
+	  .description = "high-water mark in messages (default: the zmq: section's hwm)",
+	  .min = 1, .max = 1000000 },
+	{ .name = NULL },
 };
 
 static const char *const template_names[] = { "function", "version", "condition", "request_id" };
@@ -142,130 +196,47 @@ static int parse_uri(struct zq_dest *d, const char *uri, char *err, size_t errle
 	return d->endpoint ? 0 : -ENOMEM;
 }
 
-static int duration_ms(json_t *v, int64_t *ms)
-{
-	if (json_is_integer(v)) {
-		*ms = json_integer_value(v);
-		return 0;
-	}
-	return json_is_string(v) ? spur_parse_duration(json_string_value(v), ms) : -EINVAL;
-}
-
-/* { socket: pub|push, endpoint, bind, topic, send_timeout, linger, hwm } */
-static int parse_named(struct zq_dest *d, const char *options, char *err, size_t errlen)
-{
-	json_error_t je;
-	json_t *o = json_loads(options, JSON_REJECT_DUPLICATES, &je), *v;
-	const char *key, *sock = NULL;
-	bool bind_set = false;
-	int rc = -EINVAL;
-
-	if (!json_is_object(o)) {
-		snprintf(err, errlen, "zmq destination: settings are not an object");
-		goto out;
-	}
-	json_object_foreach(o, key, v) {
-		if (strcmp(key, "socket") == 0 && json_is_string(v)) {
-			sock = json_string_value(v);
-		} else if (strcmp(key, "endpoint") == 0 && json_is_string(v)) {
-			free(d->endpoint);
-			if (!(d->endpoint = strdup(json_string_value(v)))) {
-				rc = -ENOMEM;
-				goto out;
-			}
-		} else if (strcmp(key, "bind") == 0 && json_is_boolean(v)) {
-			d->bind = json_is_true(v);
-			bind_set = true;
-		} else if (strcmp(key, "topic") == 0 && json_is_string(v)) {
-			free(d->topic);
-			if (!(d->topic = strdup(json_string_value(v)))) {
-				rc = -ENOMEM;
-				goto out;
-			}
-		} else if (strcmp(key, "send_timeout") == 0) {
-			if (duration_ms(v, &d->send_timeout_ms) < 0 || d->send_timeout_ms < 1 ||
-			    d->send_timeout_ms > 60000) {
-				snprintf(err, errlen, "zmq destination: send_timeout: expected a "
-					 "duration from 1ms to 60s");
-				goto out;
-			}
-		} else if (strcmp(key, "linger") == 0) {
-			if (duration_ms(v, &d->linger_ms) < 0 || d->linger_ms < 0 ||
-			    d->linger_ms > 60000) {
-				snprintf(err, errlen, "zmq destination: linger: expected a duration "
-					 "from 0 to 60s");
-				goto out;
-			}
-		} else if (strcmp(key, "hwm") == 0 && json_is_integer(v) &&
-			   json_integer_value(v) >= 1 && json_integer_value(v) <= 1000000) {
-			d->hwm = json_integer_value(v);
-		} else {
-			snprintf(err, errlen, "zmq destination: '%s' is unknown or of the wrong type "
-				 "(socket: pub|push, endpoint: string, bind: bool, topic: string, "
-				 "send_timeout: duration, linger: duration, hwm: 1..1000000)", key);
-			goto out;
-		}
-	}
-	if (!sock || (strcmp(sock, "pub") != 0 && strcmp(sock, "push") != 0)) {
-		snprintf(err, errlen, "zmq destination: needs socket: pub or socket: push");
-		goto out;
-	}
-	d->type = strcmp(sock, "pub") == 0 ? ZMQ_PUB : ZMQ_PUSH;
-	if (!bind_set)
-		d->bind = d->type == ZMQ_PUB;
-	if (!d->endpoint) {
-		snprintf(err, errlen, "zmq destination: needs an endpoint (tcp://HOST:PORT, ipc://PATH)");
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(o);
-	return rc;
-}
-
 static int set_int(void *sock, int opt, int v)
 {
 	return zmq_setsockopt(sock, opt, &v, sizeof(v));
 }
 
-static int zq_open(void *instance, const char *target, const char *options, void **dest,
-		   char *err, size_t errlen)
+/* A new destination with the zmq: section's settings; NULL on ENOMEM. */
+static struct zq_dest *dest_new(struct zq *z)
 {
-	struct zq *z = instance;
 	struct zq_dest *d = calloc(1, sizeof(*d));
-	const char *bad = NULL;
-	char probe[ZQ_TOPIC_MAX];
-	void *ctx;
-	int rc = -ENOMEM;
 
 	if (!d || !(d->topic = strdup(z->opt->topic ? z->opt->topic : "{function}"))) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
+		free(d);
+		return NULL;
 	}
 	spur_zq_ref(z);
 	d->z = z;
 	d->send_timeout_ms = z->opt->send_timeout_ms;
 	d->linger_ms = z->opt->linger_ms;
 	d->hwm = z->opt->hwm;
-	rc = options ? parse_named(d, options, err, errlen) : parse_uri(d, target, err, errlen);
-	if (rc < 0) {
-		if (rc == -ENOMEM)
-			snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
+	return d;
+}
+
+/* Check d's endpoint and topic, make its socket, bind or connect it. */
+static int dest_connect(struct zq_dest *d, char *err, size_t errlen)
+{
+	const char *bad = NULL;
+	char probe[ZQ_TOPIC_MAX];
+	void *ctx;
+	int rc;
+
 	if (!strstr(d->endpoint, "://")) {
 		snprintf(err, errlen, "zmq destination: '%s' is not an endpoint (tcp://HOST:PORT, "
 			 "ipc://PATH, inproc://NAME)", d->endpoint);
-		rc = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	if (d->type == ZMQ_PUB && render(d->topic, NULL, probe, sizeof(probe), &bad) == -1) {
 		snprintf(err, errlen, "zmq destination: topic '%s': unknown template at '%.20s' "
 			 "(use {function}, {version}, {condition}, {request_id})", d->topic, bad);
-		rc = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
-	if (!(ctx = spur_zq_context(z)) || !(d->sock = zmq_socket(ctx, d->type)))
+	if (!(ctx = spur_zq_context(d->z)) || !(d->sock = zmq_socket(ctx, d->type)))
 		goto zfail;
 	if (set_int(d->sock, ZMQ_LINGER, (int)d->linger_ms) < 0 ||
 	    set_int(d->sock, ZMQ_SNDHWM, (int)d->hwm) < 0)
@@ -276,15 +247,74 @@ static int zq_open(void *instance, const char *target, const char *options, void
 		goto zfail;
 	if ((d->bind ? zmq_bind(d->sock, d->endpoint) : zmq_connect(d->sock, d->endpoint)) < 0)
 		goto zfail;
-	spur_log(z->host, SPUR_LOG_INFO, "zmq: destination %s %s (%s)",
+	spur_log(d->z->host, SPUR_LOG_INFO, "zmq: destination %s %s (%s)",
 		 d->type == ZMQ_PUB ? "pub" : "push", d->endpoint, d->bind ? "bound" : "connected");
-	*dest = d;
 	return 0;
 zfail:
 	rc = -(zmq_errno() ? zmq_errno() : EINVAL);
 	snprintf(err, errlen, "zmq %s %s %s: %s", d->type == ZMQ_PUB ? "pub" : "push",
 		 d->bind ? "bind" : "connect", d->endpoint, zmq_strerror(-rc));
+	return rc;
+}
+
+/* zmq+pub://... and zmq+push://... (named destinations come through
+ * zq_open_named(), so `options` is always NULL here). */
+static int zq_open(void *instance, const char *target, const char *options, void **dest,
+		   char *err, size_t errlen)
+{
+	struct zq_dest *d = dest_new(instance);
+	int rc = -ENOMEM;
+
+	if (!d || (rc = parse_uri(d, target, err, errlen)) < 0)
+		goto fail;
+	if ((rc = dest_connect(d, err, errlen)) < 0)
+		goto fail;
+	*dest = d;
+	return 0;
 fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	dest_free(d);
+	return rc;
+}
+
+/* destinations: { NAME: { type: zmq, ... } }, parsed by the host with
+ * zq_named_table (its strings are borrowed for the call). */
+static int zq_open_named(void *instance, const char *name, const void *options, void **dest,
+			 char *err, size_t errlen)
+{
+	const struct zq_named *s = options;
+	struct zq_dest *d = NULL;
+	int rc = -EINVAL;
+
+	if (!s->endpoint || !*s->endpoint) {
+		snprintf(err, errlen, "destination '%s': a zmq destination needs an endpoint "
+			 "(endpoint: tcp://HOST:PORT, ipc://PATH)", name);
+		goto fail;
+	}
+	rc = -ENOMEM;
+	if (!(d = dest_new(instance)) || !(d->endpoint = strdup(s->endpoint)))
+		goto fail;
+	if (s->topic) {
+		free(d->topic);
+		if (!(d->topic = strdup(s->topic)))
+			goto fail;
+	}
+	d->type = s->socket == ZQ_SOCKET_PUB ? ZMQ_PUB : ZMQ_PUSH;
+	d->bind = s->bind == ZQ_BIND_AUTO ? d->type == ZMQ_PUB : s->bind == ZQ_BIND_TRUE;
+	if (s->send_timeout_ms)
+		d->send_timeout_ms = s->send_timeout_ms;
+	if (s->linger_ms != ZQ_LINGER_UNSET)
+		d->linger_ms = s->linger_ms;
+	if (s->hwm)
+		d->hwm = s->hwm;
+	if ((rc = dest_connect(d, err, errlen)) < 0)
+		goto fail;
+	*dest = d;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
 	dest_free(d);
 	return rc;
 }
@@ -349,4 +379,7 @@ const struct spur_destination spur_zq_destination = {
 	.deliver = zq_deliver,
 	.flush = zq_flush,
 	.close = zq_close,
+	.options = zq_named_table,
+	.options_size = sizeof(struct zq_named),
+	.open_named = zq_open_named,
 };
