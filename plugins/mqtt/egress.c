@@ -6,6 +6,10 @@
  *   mqtt://TOPIC-TEMPLATE              QoS 1, not retained
  *   destinations: NAME: { type: mqtt, topic: TEMPLATE, qos: 0|1|2, retain: BOOL }
  *
+ * A named destination's keys are mq_named_table's, checked by the host
+ * when the config is loaded; the template's placeholders and the broker
+ * are checked when the destination opens, with its first record.
+ *
  * The template may use {function}, {version}, {condition} and
  * {request_id}. A rendered topic that is not a valid topic name (empty,
  * an empty level, '+' or '#', a leading '$', over 65,535 bytes, not UTF-8)
@@ -29,7 +33,6 @@
  * the commits of the messages read before it (mqtt.c, the ack window).
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +49,26 @@ struct mq_dest {
 	bool in_batch;
 	unsigned generation;		/* of the connection the batch went out on */
 	size_t n_failed;		/* publishes of this batch that failed at once */
+};
+
+/* A named destination's settings, as the host parses them. */
+struct mq_named {
+	char *topic;
+	int64_t qos;
+	bool retain;
+};
+
+static const struct spur_option mq_named_table[] = {
+	{ .type = SPUR_OPT_STRING, .name = "topic", .offset = offsetof(struct mq_named, topic),
+	  .description = "topic template: {function}, {version}, {condition}, {request_id} "
+			 "(required)" },
+	{ .type = SPUR_OPT_INT, .name = "qos", .def = "1", .offset = offsetof(struct mq_named, qos),
+	  .description = "0: at most once; 1, 2: the batch waits for the broker's "
+			 "acknowledgements", .min = 0, .max = 2 },
+	{ .type = SPUR_OPT_BOOL, .name = "retain", .def = "false",
+	  .offset = offsetof(struct mq_named, retain),
+	  .description = "publish with the retain flag" },
+	{ .name = NULL },
 };
 
 static const char *const placeholders[] = { "function", "version", "condition", "request_id" };
@@ -141,88 +164,60 @@ static char *render(const char *t, const struct spur_record_meta *meta, char *wh
 	return out;
 }
 
-static int parse_options(struct mq_dest *d, const char *options, char *err, size_t errlen)
-{
-	json_error_t je;
-	json_t *o = json_loads(options, 0, &je), *v;
-	const char *k;
-	int rc = -EINVAL;
-
-	if (!json_is_object(o)) {
-		snprintf(err, errlen, "mqtt destination: settings are not an object");
-		goto out;
-	}
-	json_object_foreach(o, k, v) {
-		if (strcmp(k, "topic") == 0 && json_is_string(v)) {
-			free(d->tmpl);
-			if (!(d->tmpl = strdup(json_string_value(v)))) {
-				rc = -ENOMEM;
-				goto out;
-			}
-		} else if (strcmp(k, "qos") == 0 && (json_is_integer(v) || json_is_string(v))) {
-			long q = json_is_integer(v) ? (long)json_integer_value(v) :
-				 strtol(json_string_value(v), NULL, 10);
-			if (q < 0 || q > 2 || (json_is_string(v) && strlen(json_string_value(v)) != 1)) {
-				snprintf(err, errlen, "mqtt destination: qos must be 0, 1 or 2");
-				goto out;
-			}
-			d->qos = (int)q;
-		} else if (strcmp(k, "retain") == 0 && json_is_boolean(v)) {
-			d->retain = json_is_true(v);
-		} else if (strcmp(k, "retain") == 0 && json_is_string(v) &&
-			   (!strcmp(json_string_value(v), "true") || !strcmp(json_string_value(v), "false"))) {
-			d->retain = !strcmp(json_string_value(v), "true");
-		} else {
-			snprintf(err, errlen, "mqtt destination: unknown or mistyped setting '%s' "
-				 "(topic: TEMPLATE, qos: 0|1|2, retain: true|false)", k);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	json_decref(o);
-	return rc;
-}
-
 static void mq_close(void *dest);
 
-static int mq_open(void *instance, const char *target, const char *options, void **dest,
-		   char *err, size_t errlen)
+/* A destination publishing to template `tmpl` (copied); 0 or -errno. */
+static int dest_open(struct mq *m, const char *tmpl, int qos, bool retain, void **dest,
+		     char *err, size_t errlen)
 {
-	struct mq *m = instance;
-	struct mq_dest *d;
-	int rc;
+	struct mq_dest *d = NULL;
+	int rc = -EINVAL;
 
 	if (!m->mosq) {
 		snprintf(err, errlen, "mqtt destinations need a broker: add an mqtt: section "
 			 "(mqtt: { url: mqtt://HOST:PORT })");
-		return -EINVAL;
+		goto fail;
 	}
-	if (!(d = calloc(1, sizeof(*d)))) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if ((rc = check_template(tmpl, err, errlen)) < 0)
+		goto fail;
+	rc = -ENOMEM;
+	if (!(d = calloc(1, sizeof(*d))))
+		goto oom;
 	d->m = m;
-	d->qos = 1;
-	if (options && *options) {
-		if ((rc = parse_options(d, options, err, errlen)) < 0)
-			goto fail;
-		if (!d->tmpl) {
-			snprintf(err, errlen, "mqtt destination: 'topic' is required");
-			rc = -EINVAL;
-			goto fail;
-		}
-	} else if (!(d->tmpl = strdup(target))) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if ((rc = check_template(d->tmpl, err, errlen)) < 0)
-		goto fail;
+	d->qos = qos;
+	d->retain = retain;
+	if (!(d->tmpl = strdup(tmpl)))
+		goto oom;
 	*dest = d;
 	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
 fail:
 	mq_close(d);
 	return rc;
+}
+
+/* mqtt://TOPIC-TEMPLATE: QoS 1, not retained (named destinations come
+ * through mq_open_named(), so `options` is always NULL here). */
+static int mq_open(void *instance, const char *target, const char *options, void **dest,
+		   char *err, size_t errlen)
+{
+	return dest_open(instance, target, 1, false, dest, err, errlen);
+}
+
+/* destinations: { NAME: { type: mqtt, topic, qos, retain } }, parsed by
+ * the host with mq_named_table (its strings are borrowed for the call). */
+static int mq_open_named(void *instance, const char *name, const void *options, void **dest,
+			 char *err, size_t errlen)
+{
+	const struct mq_named *s = options;
+
+	if (!s->topic) {
+		snprintf(err, errlen, "destination '%s': an mqtt destination needs a topic "
+			 "(topic: TEMPLATE)", name);
+		return -EINVAL;
+	}
+	return dest_open(instance, s->topic, (int)s->qos, s->retain, dest, err, errlen);
 }
 
 static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
@@ -398,4 +393,7 @@ const struct spur_destination spur_mq_destination = {
 	.deliver = mq_deliver,
 	.flush = mq_flush,
 	.close = mq_close,
+	.options = mq_named_table,
+	.options_size = sizeof(struct mq_named),
+	.open_named = mq_open_named,
 };
