@@ -7,6 +7,9 @@
  *           signing: standard-webhooks, secret_env: HOOK_SECRET,
  *           format: json | cloudevents | cloudevents-binary,
  *           connect_timeout: 5s, timeout: 15s, allow_private: false }
+ * whose keys the host checks with webhook_settings when the config is
+ * loaded; a missing url, a URL that is not http(s) and signing without
+ * secret_env (or the reverse) are refused when the destination opens.
  * The body is the record (application/json), or a CloudEvent: structured
  * (application/cloudevents+json, the record as `data`) or binary (ce-*
  * headers, the record as the body); the type is spur.invocation.success
@@ -59,7 +62,8 @@
 enum webhook_format { FORMAT_JSON = 0, FORMAT_CE, FORMAT_CE_BINARY };
 enum webhook_signing { SIGNING_NONE = 0, SIGNING_STANDARD };
 
-/* A destination's settings, filled from the table below. */
+/* A destination's settings: a named one's as the host parses them with
+ * the table below, a URI destination's the table's defaults (uri_conf). */
 struct webhook_conf {
 	char *url;
 	int signing;			/* enum webhook_signing */
@@ -70,24 +74,40 @@ struct webhook_conf {
 	bool allow_private;
 };
 
-/* The settings of a named destination: one table drives parsing, defaults
- * and the messages (the host's option table format). */
 static const struct spur_option webhook_settings[] = {
-	{ SPUR_OPT_STRING, "url", NULL, offsetof(struct webhook_conf, url),
-	  "http:// or https:// URL to POST records to", 0, 0, NULL },
-	{ SPUR_OPT_ENUM, "signing", "none", offsetof(struct webhook_conf, signing),
-	  "none | standard-webhooks", 0, 0, "none|standard-webhooks" },
-	{ SPUR_OPT_STRING, "secret_env", NULL, offsetof(struct webhook_conf, secret_env),
-	  "environment variable holding the whsec_... signing secret", 0, 0, NULL },
-	{ SPUR_OPT_ENUM, "format", "json", offsetof(struct webhook_conf, format),
-	  "json | cloudevents | cloudevents-binary", 0, 0, "json|cloudevents|cloudevents-binary" },
-	{ SPUR_OPT_DURATION, "connect_timeout", "5s", offsetof(struct webhook_conf, connect_timeout_ms),
-	  "TCP and TLS connect limit", 1, 300000, NULL },
-	{ SPUR_OPT_DURATION, "timeout", "15s", offsetof(struct webhook_conf, timeout_ms),
-	  "limit of a whole request", 1, 900000, NULL },
-	{ SPUR_OPT_BOOL, "allow_private", "false", offsetof(struct webhook_conf, allow_private),
-	  "allow link-local addresses and spur's own admin API", 0, 0, NULL },
-	{ 0 },
+	{ .type = SPUR_OPT_STRING, .name = "url", .offset = offsetof(struct webhook_conf, url),
+	  .description = "http:// or https:// URL to POST records to (required)" },
+	{ .type = SPUR_OPT_ENUM, .name = "signing", .def = "none", .choices = "none|standard-webhooks",
+	  .offset = offsetof(struct webhook_conf, signing),
+	  .description = "standard-webhooks: webhook-id, webhook-timestamp and webhook-signature "
+			 "headers, with the secret of secret_env" },
+	{ .type = SPUR_OPT_STRING, .name = "secret_env",
+	  .offset = offsetof(struct webhook_conf, secret_env),
+	  .description = "environment variable holding the whsec_<base64> signing secret "
+			 "(with signing only)" },
+	{ .type = SPUR_OPT_ENUM, .name = "format", .def = "json",
+	  .choices = "json|cloudevents|cloudevents-binary",
+	  .offset = offsetof(struct webhook_conf, format),
+	  .description = "the body: the record, or a CloudEvent (structured or binary)" },
+	{ .type = SPUR_OPT_DURATION, .name = "connect_timeout", .def = "5s",
+	  .offset = offsetof(struct webhook_conf, connect_timeout_ms),
+	  .description = "TCP and TLS connect limit", .min = 1, .max = 300000 },
+	{ .type = SPUR_OPT_DURATION, .name = "timeout", .def = "15s",
+	  .offset = offsetof(struct webhook_conf, timeout_ms),
+	  .description = "limit of a whole request", .min = 1, .max = 900000 },
+	{ .type = SPUR_OPT_BOOL, .name = "allow_private", .def = "false",
+	  .offset = offsetof(struct webhook_conf, allow_private),
+	  .description = "allow link-local addresses and spur's own admin API" },
+	{ .name = NULL },
+};
+
+/* http://... and https://... destinations: the table's defaults. */
+static const struct webhook_conf uri_conf = {
+	.signing = SIGNING_NONE,
+	.format = FORMAT_JSON,
+	.connect_timeout_ms = 5000,
+	.timeout_ms = 15000,
+	.allow_private = false,
 };
 
 struct webhook_plugin {
@@ -107,128 +127,6 @@ struct webhook_dest {
 	char resp[RESP_KEEP + 1];
 	size_t resp_len;
 };
-
-/* --- settings ------------------------------------------------------------- */
-
-static int enum_index(const char *choices, const char *word)
-{
-	size_t n = strlen(word);
-	int i = 0;
-
-	for (const char *p = choices; *p; i++) {
-		size_t len = strcspn(p, "|");
-		if (len == n && strncmp(p, word, n) == 0)
-			return i;
-		p += len + (p[len] == '|');
-	}
-	return -1;
-}
-
-/* Write one setting's value (JSON) at its offset. */
-static int setting_set(struct webhook_conf *c, const struct spur_option *o, json_t *v,
-		       const char *text, char *err, size_t errlen)
-{
-	char *base = (char *)c + o->offset;
-	const char *s = v ? json_string_value(v) : text;
-
-	switch (o->type) {
-	case SPUR_OPT_STRING: {
-		if (!s || !*s)
-			goto type;
-		char *dup = strdup(s);
-		if (!dup) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		free(*(char **)base);
-		*(char **)base = dup;
-		return 0;
-	}
-	case SPUR_OPT_ENUM: {
-		int i = s ? enum_index(o->choices, s) : -1;
-		if (i < 0)
-			goto type;
-		*(int *)base = i;
-		return 0;
-	}
-	case SPUR_OPT_DURATION: {
-		int64_t ms;
-		if (!s || spur_parse_duration(s, &ms) < 0)
-			goto type;
-		if (v && (ms < o->min || ms > o->max)) {
-			snprintf(err, errlen, "http destination: '%s' out of range (%" PRId64 "ms .. %" PRId64 "ms)",
-				 o->name, o->min, o->max);
-			return -ERANGE;
-		}
-		*(int64_t *)base = ms;
-		return 0;
-	}
-	case SPUR_OPT_BOOL:
-		if (v ? !json_is_boolean(v) : !text)
-			goto type;
-		*(bool *)base = v ? json_is_true(v) : strcmp(text, "true") == 0;
-		return 0;
-	default:
-		goto type;
-	}
-type:
-	snprintf(err, errlen, "http destination: '%s' expects %s", o->name, o->description);
-	return -EINVAL;
-}
-
-static void conf_fini(struct webhook_conf *c)
-{
-	free(c->url);
-	free(c->secret_env);
-	*c = (struct webhook_conf){ 0 };
-}
-
-/* Defaults, then the named destination's settings (JSON object text, or
- * NULL for a URI destination). */
-static int conf_parse(struct webhook_conf *c, const char *options, char *err, size_t errlen)
-{
-	const struct spur_option *o;
-	json_t *root = NULL, *v;
-	const char *key;
-	int rc = 0;
-
-	*c = (struct webhook_conf){ 0 };
-	for (o = webhook_settings; o->name; o++)
-		if (o->def && (rc = setting_set(c, o, NULL, o->def, err, errlen)) < 0)
-			goto done;
-	if (!options)
-		goto done;
-	rc = -EINVAL;
-	root = json_loads(options, 0, NULL);
-	if (!json_is_object(root)) {
-		snprintf(err, errlen, "http destination: settings are not a mapping");
-		goto done;
-	}
-	json_object_foreach(root, key, v) {
-		for (o = webhook_settings; o->name && strcmp(o->name, key) != 0; o++)
-			;
-		if (!o->name) {
-			snprintf(err, errlen, "http destination: unknown setting '%s' (url, signing, "
-				 "secret_env, format, connect_timeout, timeout, allow_private)", key);
-			goto done;
-		}
-		if ((rc = setting_set(c, o, v, NULL, err, errlen)) < 0)
-			goto done;
-	}
-	rc = -EINVAL;
-	if (!c->url) {
-		snprintf(err, errlen, "http destination: 'url' is required");
-		goto done;
-	}
-	if (c->signing == SIGNING_STANDARD && !c->secret_env) {
-		snprintf(err, errlen, "http destination: signing: standard-webhooks needs secret_env");
-		goto done;
-	}
-	rc = 0;
-done:
-	json_decref(root);
-	return rc;
-}
 
 /* --- address checks (on the outbox thread, inside curl_easy_perform) ----- */
 
@@ -357,15 +255,17 @@ static void webhook_close(void *dest)
 	if (d->curl)
 		curl_easy_cleanup(d->curl);
 	spur_sig_key_fini(&d->key);
-	conf_fini(&d->conf);
+	free(d->conf.url);
+	free(d->conf.secret_env);
 	free(d->display);
 	free(d);
 }
 
-static int webhook_open(void *instance, const char *target, const char *options, void **dest,
-			char *err, size_t errlen)
+/* A destination POSTing to `url` with settings `conf` (strings copied;
+ * conf->url is not read). */
+static int dest_open(struct webhook_plugin *p, const char *url, const struct webhook_conf *conf,
+		     void **dest, char *err, size_t errlen)
 {
-	struct webhook_plugin *p = instance;
 	struct webhook_dest *d = calloc(1, sizeof(*d));
 	int rc = -ENOMEM;
 
@@ -374,11 +274,10 @@ static int webhook_open(void *instance, const char *target, const char *options,
 		return -ENOMEM;
 	}
 	d->p = p;
-	if ((rc = conf_parse(&d->conf, options, err, errlen)) < 0)
-		goto fail;
-	/* a plugin of several schemes gets the whole URI (destination.h) */
-	rc = -ENOMEM;
-	if (!options && !(d->conf.url = strdup(target)))
+	d->conf = *conf;
+	d->conf.url = strdup(url);
+	d->conf.secret_env = conf->secret_env ? strdup(conf->secret_env) : NULL;
+	if (!d->conf.url || (conf->secret_env && !d->conf.secret_env))
 		goto fail;
 	if ((rc = url_check(d, err, errlen)) < 0)
 		goto fail;
@@ -424,6 +323,42 @@ fail:
 		snprintf(err, errlen, "out of memory");
 	webhook_close(d);
 	return rc;
+}
+
+/* http://URL and https://URL: a plugin of several schemes gets the whole
+ * URI (destination.h). Named destinations come through
+ * webhook_open_named(), so `options` is always NULL here. */
+static int webhook_open(void *instance, const char *target, const char *options, void **dest,
+			char *err, size_t errlen)
+{
+	return dest_open(instance, target, &uri_conf, dest, err, errlen);
+}
+
+/* destinations: { NAME: { type: http, url, ... } }, parsed by the host
+ * with webhook_settings (its strings are borrowed for the call). What the
+ * table cannot say is checked here, at the first record. */
+static int webhook_open_named(void *instance, const char *name, const void *options,
+			      void **dest, char *err, size_t errlen)
+{
+	const struct webhook_conf *c = options;
+	bool has_secret = c->secret_env && *c->secret_env;
+
+	if (!c->url || !*c->url) {
+		snprintf(err, errlen, "destination '%s': an http destination needs a url "
+			 "(url: https://HOST/PATH)", name);
+		return -EINVAL;
+	}
+	if (c->signing == SIGNING_STANDARD && !has_secret) {
+		snprintf(err, errlen, "destination '%s': signing: standard-webhooks needs "
+			 "secret_env (the variable holding the whsec_... secret)", name);
+		return -EINVAL;
+	}
+	if (c->signing == SIGNING_NONE && has_secret) {
+		snprintf(err, errlen, "destination '%s': secret_env is set but signing is none: "
+			 "add signing: standard-webhooks, or remove secret_env", name);
+		return -EINVAL;
+	}
+	return dest_open(instance, c->url, c, dest, err, errlen);
 }
 
 /* --- deliver -------------------------------------------------------------- */
@@ -668,6 +603,9 @@ static const struct spur_destination webhook_destination = {
 	.deliver = webhook_deliver,
 	.flush = webhook_flush,
 	.close = webhook_close,
+	.options = webhook_settings,
+	.options_size = sizeof(struct webhook_conf),
+	.open_named = webhook_open_named,
 };
 
 SPUR_PLUGIN_EXPORT = {
