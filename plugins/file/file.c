@@ -110,8 +110,8 @@ static int file_open_named(void *instance, const char *name, const void *options
 	const struct file_settings *s = options;
 
 	if (!s->path || !*s->path) {
-		snprintf(err, errlen, "destination '%s': a file destination needs a path "
-			 "(path: FILE, relative to the config file's directory)", name);
+		snprintf(err, errlen, "a file destination needs a path "
+			 "(path: FILE, relative to the config file's directory)");
 		return -EINVAL;
 	}
 	return open_path(instance, s->path, dest, err, errlen);

@@ -213,8 +213,7 @@ static int mq_open_named(void *instance, const char *name, const void *options, 
 	const struct mq_named *s = options;
 
 	if (!s->topic) {
-		snprintf(err, errlen, "destination '%s': an mqtt destination needs a topic "
-			 "(topic: TEMPLATE)", name);
+		snprintf(err, errlen, "an mqtt destination needs a topic (topic: TEMPLATE)");
 		return -EINVAL;
 	}
 	return dest_open(instance, s->topic, (int)s->qos, s->retain, dest, err, errlen);

@@ -344,18 +344,17 @@ static int webhook_open_named(void *instance, const char *name, const void *opti
 	bool has_secret = c->secret_env && *c->secret_env;
 
 	if (!c->url || !*c->url) {
-		snprintf(err, errlen, "destination '%s': an http destination needs a url "
-			 "(url: https://HOST/PATH)", name);
+		snprintf(err, errlen, "an http destination needs a url (url: https://HOST/PATH)");
 		return -EINVAL;
 	}
 	if (c->signing == SIGNING_STANDARD && !has_secret) {
-		snprintf(err, errlen, "destination '%s': signing: standard-webhooks needs "
-			 "secret_env (the variable holding the whsec_... secret)", name);
+		snprintf(err, errlen, "http destination: signing: standard-webhooks needs "
+			 "secret_env (the variable holding the whsec_... secret)");
 		return -EINVAL;
 	}
 	if (c->signing == SIGNING_NONE && has_secret) {
-		snprintf(err, errlen, "destination '%s': secret_env is set but signing is none: "
-			 "add signing: standard-webhooks, or remove secret_env", name);
+		snprintf(err, errlen, "http destination: secret_env is set but signing is none: "
+			 "add signing: standard-webhooks, or remove secret_env");
 		return -EINVAL;
 	}
 	return dest_open(instance, c->url, c, dest, err, errlen);

@@ -288,8 +288,8 @@ static int zq_open_named(void *instance, const char *name, const void *options, 
 	int rc = -EINVAL;
 
 	if (!s->endpoint || !*s->endpoint) {
-		snprintf(err, errlen, "destination '%s': a zmq destination needs an endpoint "
-			 "(endpoint: tcp://HOST:PORT, ipc://PATH)", name);
+		snprintf(err, errlen, "a zmq destination needs an endpoint "
+			 "(endpoint: tcp://HOST:PORT, ipc://PATH)");
 		goto fail;
 	}
 	rc = -ENOMEM;
