@@ -8,6 +8,8 @@ ZeroMQ sources of one `spur serve`:
 
   * zmq+push://connect:... -> a python PULL that binds gets every record
     (Success, the right requestId), exactly as many as events;
+  * a named `type: zmq` destination without `socket` is a connecting
+    PUSH: a python PULL that binds gets every record;
   * zmq+pub:// and a named `type: zmq` pub -> a python SUB gets
     [topic, record] (the slow joiner is allowed for: events are sent
     again, a bounded number of times, until the SUB is connected);
@@ -50,7 +52,7 @@ PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(spurtest.S
 INVOKE = "/2015-03-31/functions/%s/invocations"
 EVENT = {"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"}
 
-P = {k: free_port() for k in ("push", "pub", "bus", "pull", "sub", "strict", "offline")}
+P = {k: free_port() for k in ("push", "pub", "bus", "work", "pull", "sub", "strict", "offline")}
 
 CONFIG = """state_dir: {dir}/var
 http:
@@ -61,6 +63,7 @@ queues:
   dlq: {}
 destinations:
   bus: { type: zmq, socket: pub, endpoint: "tcp://127.0.0.1:%(bus)d", topic: "spur.{function}.{condition}" }
+  work: { type: zmq, endpoint: "tcp://127.0.0.1:%(work)d", send_timeout: 2s }
 functions:
   pushed:
     runtime: lua
@@ -77,6 +80,11 @@ functions:
     code: ok.lua
     handler: handle
     async: { on_success: [ bus ] }
+  worked:
+    runtime: lua
+    code: ok.lua
+    handler: handle
+    async: { on_success: [ work ] }
   pulled:
     runtime: lua
     code: ok.lua
@@ -181,6 +189,21 @@ class Zmq(unittest.TestCase):
         pull.setsockopt(zmq.RCVTIMEO, 500)
         with self.assertRaises(zmq.Again, msg="more records than events"):
             pull.recv()
+
+    def test_1_push_named_destination(self):
+        """socket defaults to push, and bind (auto) to connect for push."""
+        pull = self.socket(zmq.PULL)
+        pull.bind("tcp://127.0.0.1:%d" % P["work"])
+        ids = [self.event("worked", {"n": n}) for n in range(3)]
+        got = []
+        for _ in ids:
+            try:
+                got.append(json.loads(pull.recv()))
+            except zmq.Again:
+                break
+        self.assertEqual(sorted(request_id(r) for r in got), sorted(ids), self.spur.log())
+        self.assertIn("zmq: destination push tcp://127.0.0.1:%d (connected)" % P["work"],
+                      self.spur.log())
 
     def subscribed(self, sub, fn, topic):
         """Send events until the SUB gets one (the slow joiner: a PUB
