@@ -8,10 +8,23 @@ files, picks a free loopback port, starts `$SPUR serve -c spur.yaml`
 /healthz with a bounded number of short polls, keeps the daemon's stderr
 log, and on stop() sends SIGTERM and checks that the exit code is 0.
 Helpers send requests with http.client or as raw bytes on a socket.
+
+The other helpers are shared by the test files: waiting for a condition
+(wait_for), for spur to have nothing left to do (wait_quiet, stays_zero:
+the barrier before asserting that something did not happen), for an
+async event's end (wait_event); /metrics samples (metrics, metric);
+records of file:// destinations (read_records, records, records_for);
+handler runs counted from the log (runs); Event invokes (send_event,
+accept_event); admin queue counts and messages (queues, depth,
+messages); an HTTP receiver for http:// destinations (Receiver); the
+AWS CLI's environment (aws_env); mosquitto (Mosquitto).
 """
 import atexit
 import http.client
+import http.server
+import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -23,6 +36,8 @@ import threading
 import time
 
 SPUR = os.environ.get("SPUR", "")
+INVOKE = "/2015-03-31/functions/%s/invocations"
+EVENT = {"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"}
 
 
 def free_port():
@@ -190,6 +205,26 @@ class Spur:
         finally:
             c.close()
 
+    def admin_token(self):
+        """The admin token this daemon wants, or None: spur reads
+        $SPUR_ADMIN_TOKEN of its environment (the test's, with `env` over
+        it); without one, loopback clients need none."""
+        token = (self.env or {}).get("SPUR_ADMIN_TOKEN", os.environ.get("SPUR_ADMIN_TOKEN"))
+        return token or None
+
+    def admin(self, method, path, body=None, timeout=10):
+        """An admin API call with the token, if any: (status, parsed
+        JSON body or None)."""
+        token = self.admin_token()
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        if body is not None and not isinstance(body, (str, bytes)):
+            body = json.dumps(body)
+        status, _, data = self.request(method, path, body, headers=headers, timeout=timeout)
+        try:
+            return status, json.loads(data) if data.strip() else None
+        except ValueError:
+            return status, None
+
     def connect(self, timeout=10):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         s.settimeout(timeout)
@@ -239,6 +274,259 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+# -- metrics -------------------------------------------------------------------
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metrics(spur):
+    """The samples of one GET /metrics: {(name, frozenset of (label,
+    value) pairs): value} (a small Prometheus text parser; test_metrics.py
+    checks the format with the official one)."""
+    status, _, data = spur.request("GET", "/metrics")
+    assert status == 200, "GET /metrics: %d" % status
+    out = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        m = _SAMPLE.match(line)
+        if not m or line.startswith("#"):
+            continue
+        labels = frozenset((k, re.sub(r"\\(.)", r"\1", v))
+                           for k, v in _LABEL.findall(m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def total(samples, name, **labels):
+    """The sum of the samples of name whose labels include labels (0 when
+    there is none)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+def metric(spur, name, **labels):
+    """total() of one scrape."""
+    return total(metrics(spur), name, **labels)
+
+
+# -- barriers: "nothing more happens" --------------------------------------------
+def quiet(spur, samples=None):
+    """True when spur has nothing left to do for what it has accepted: no
+    async event is stored (queued, running or waiting for its retry:
+    spur_queue_depth{queue="async"}), no record waits for its destination
+    (spur_queue_depth{queue="outbox"}) and no invocation runs
+    (spur_concurrent_executions). One scrape."""
+    s = samples if samples is not None else metrics(spur)
+    return (total(s, "spur_queue_depth", queue="async") == 0 and
+            total(s, "spur_queue_depth", queue="outbox") == 0 and
+            total(s, "spur_concurrent_executions") == 0)
+
+
+def wait_quiet(spur, timeout=15.0):
+    """The barrier before asserting that nothing more happened (no
+    duplicate, no retry): wait until quiet(spur). An event leaves the
+    async queue in the same store write that puts its records into the
+    outbox, and a record leaves the outbox only after its destination took
+    it (a file is fsynced, an HTTP receiver answered, the MQTT broker
+    acknowledged) or it was given up; so once spur is quiet, every event
+    it had stored has ended and every record of it is out: a retry or a
+    duplicate of it would have come before. Messages of a broker that spur
+    has not received yet are not covered: send a sentinel after them.
+    Fails the test (AssertionError with the log's tail) after timeout."""
+    if not wait_for(lambda: quiet(spur), timeout, 0.02):
+        s = metrics(spur)
+        raise AssertionError(
+            "spur not quiet within %ss (async %d, outbox %d, running %d); log:\n%s"
+            % (timeout, total(s, "spur_queue_depth", queue="async"),
+               total(s, "spur_queue_depth", queue="outbox"),
+               total(s, "spur_concurrent_executions"), spur.log()[-3000:]))
+
+
+def stays_zero(spur, count, timeout=15.0):
+    """For something that must not happen: True when count() is 0 once
+    spur is quiet (wait_quiet), False as soon as it is not 0. A refused
+    synchronous request needs nothing more: its handler would have run
+    before the answer, and a line spur logged before answering is in
+    spur.log() after it. A refused async request would have been stored
+    before its answer, and quiet means that whatever was stored has run."""
+    def settled():
+        if count():
+            return "ran"
+        return quiet(spur) and "quiet"
+    state = wait_for(settled, timeout, 0.02)
+    if not state:
+        wait_quiet(spur, 0)    # raises, with the counts
+    return state == "quiet" and count() == 0
+
+
+def wait_event(spur, eid, timeout=15.0):
+    """GET /admin/events/eid once the async event has ended (state
+    "done"): {"state", "condition", "attempts", "record", ...}. Fails the
+    test after timeout."""
+    def done():
+        status, ev = spur.admin("GET", "/admin/events/%s" % eid)
+        return ev if status == 200 and ev and ev.get("state") == "done" else None
+    ev = wait_for(done, timeout, 0.02)
+    if not ev:
+        raise AssertionError("event %s not done within %ss: %r; log:\n%s"
+                             % (eid, timeout, spur.admin("GET", "/admin/events/%s" % eid),
+                                spur.log()[-3000:]))
+    return ev
+
+
+# -- records, runs, events ----------------------------------------------------------
+def read_records(path):
+    """(records, torn lines) of a JSON-lines file of a file:// destination
+    (none while the file does not exist). A last line without its newline
+    is still being written: it is left for the next read. A line that is
+    not JSON (torn by kill -9) is counted."""
+    records, torn = [], 0
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return records, torn
+    for line in data.split(b"\n")[:-1]:
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            torn += 1
+    return records, torn
+
+
+def records(path):
+    """The records of a file:// destination; a torn line fails the test."""
+    recs, torn = read_records(path)
+    assert torn == 0, "%d torn line(s) in %s" % (torn, path)
+    return recs
+
+
+def records_for(path, eid):
+    """The records of event eid (requestContext.requestId) in path."""
+    return [r for r in read_records(path)[0]
+            if r.get("requestContext", {}).get("requestId") == eid]
+
+
+def runs(spur, tag):
+    """How many times a handler logged "RAN <tag>" through ctx.log."""
+    return len(re.findall(r"\bRAN\s+%s(?:\s|$)" % re.escape(tag), spur.log(), re.M))
+
+
+def send_event(spur, fn, payload, timeout=10):
+    """An Event invoke of fn (payload: bytes, str or JSON-able):
+    (status, headers, body)."""
+    body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+    return spur.request("POST", INVOKE % fn, body, headers=EVENT, timeout=timeout)
+
+
+def accept_event(spur, fn, payload):
+    """An Event invoke that must be accepted (202): its event id."""
+    status, hdrs, body = send_event(spur, fn, payload)
+    assert status == 202, "Event invoke of %s: %d %r" % (fn, status, body[:300])
+    eid = hdrs.get("x-amzn-requestid")
+    assert eid, "202 without x-amzn-RequestId: %r" % hdrs
+    return eid
+
+
+# -- the admin API's queues ----------------------------------------------------------
+def queues(spur):
+    """GET /admin/queues as {name: {"visible", "delayed", "inFlight", ...}}."""
+    status, body = spur.admin("GET", "/admin/queues")
+    assert status == 200, "GET /admin/queues: %d %r" % (status, body)
+    return {q["name"]: q for q in body}
+
+
+def depth(spur, name):
+    """Messages the queue holds: visible, and delayed or in flight."""
+    q = queues(spur)[name]
+    return q["visible"] + q["delayed"]
+
+
+def messages(spur, name, n=1000):
+    """GET /admin/queues/NAME/messages: the first n messages, not removed."""
+    status, body = spur.admin("GET", "/admin/queues/%s/messages?n=%d" % (name, n))
+    assert status == 200, "messages of %s: %d %r" % (name, status, body)
+    return body
+
+
+# -- an HTTP receiver for http:// destinations ----------------------------------------
+class Receiver:
+    """An http.server on a free loopback port that records every POST
+    ({"path", "body", "headers" (lower-case), "time"}) and answers from a
+    plan: {path: [status, ...]}, one status per request to that path, the
+    last one repeated; 200 when the path has no plan."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.plan = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with receiver.lock:
+                    receiver.requests.append({
+                        "path": self.path, "body": body, "time": time.time(),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    })
+                    plan = receiver.plan.get(self.path, [200])
+                    status = plan.pop(0) if len(plan) > 1 else plan[0]
+                answer = b'{"received": true}' if status < 300 else b'{"error": "planned"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def for_event(self, eid, path=None):
+        """Requests (to path, if given) whose record is about event eid;
+        a structured CloudEvent's record is its data."""
+        out = []
+        with self.lock:
+            reqs = list(self.requests)
+        for r in reqs:
+            if path is not None and r["path"] != path:
+                continue
+            try:
+                doc = json.loads(r["body"])
+            except ValueError:
+                continue
+            rec = doc.get("data", doc) if isinstance(doc, dict) else {}
+            if isinstance(rec, dict) and rec.get("requestContext", {}).get("requestId") == eid:
+                out.append(r)
+        return out
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def aws_env():
+    """The environment for /usr/bin/aws against spur: fixed credentials
+    and region, no config files, no pager, no admin token."""
+    env = dict(os.environ)
+    env.update({
+        "AWS_ACCESS_KEY_ID": "spur", "AWS_SECRET_ACCESS_KEY": "spur",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_PAGER": "",
+    })
+    env.pop("SPUR_ADMIN_TOKEN", None)
+    return env
 
 
 def read_all(s, timeout):
