@@ -29,11 +29,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import wait_for  # noqa: E402
+from spurtest import (EVENT, INVOKE, accept_event, metric, read_records, records_for,  # noqa: E402
+                      send_event, wait_event, wait_for, wait_quiet)
 
 MiB = 1 << 20
-INVOKE = "/2015-03-31/functions/%s/invocations"
-EVENT = {"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"}
 
 # -- handlers ------------------------------------------------------------------
 FLAKY = """function handle(event, ctx)
@@ -74,44 +73,6 @@ def dests(name):
 
 
 # -- helpers -------------------------------------------------------------------
-def send_event(spur, fn, payload, timeout=10):
-    """POST an Event invoke: (status, headers, body)."""
-    body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
-    return spur.request("POST", INVOKE % fn, body, headers=EVENT, timeout=timeout)
-
-
-def accept(test, spur, fn, payload):
-    """An Event invoke that must be accepted: the event id."""
-    status, hdrs, body = send_event(spur, fn, payload)
-    test.assertEqual(status, 202, body)
-    eid = hdrs.get("x-amzn-requestid")
-    test.assertTrue(eid, "202 without x-amzn-RequestId: %r" % hdrs)
-    return eid
-
-
-def read_records(path):
-    """(records, torn lines) of a JSON-lines destination file."""
-    records, torn = [], 0
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return records, torn
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            torn += 1
-    return records, torn
-
-
-def records_for(path, eid):
-    return [r for r in read_records(path)[0]
-            if r.get("requestContext", {}).get("requestId") == eid]
-
-
 def attempts(spur, eid):
     """The ctx.attempt values the handler logged for this event, in order."""
     return [int(n) for n in
@@ -176,6 +137,16 @@ class AsyncRecords(unittest.TestCase):
                         % (eid, rel, timeout, self.spur.log()[-4000:]))
         return recs
 
+    def ended(self, eid, condition, attempts):
+        """The barrier before counting records: the event has ended in the
+        admin API (the store write that ends it also puts its records in
+        the outbox), and spur is quiet (wait_quiet: those records are out,
+        nothing else of this daemon is stored or running). A second record,
+        or another attempt, would have come before."""
+        ev = wait_event(self.spur, eid)
+        self.assertEqual((ev["condition"], ev["attempts"]), (condition, attempts), ev)
+        wait_quiet(self.spur)
+
     def check_shape(self, rec, eid, fn, payload, condition, count):
         self.assertEqual(rec["version"], "1.0")
         self.assertRegex(rec["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -190,11 +161,16 @@ class AsyncRecords(unittest.TestCase):
 
     def test_1_success_on_third_attempt(self):
         payload = {"name": "ada", "list": [1, 2, 3], "nested": {"ok": True}}
-        eid = accept(self, self.spur, "flaky", payload)
-        recs = self.wait_record("flaky-ok.jsonl", eid)
-        time.sleep(0.2)  # a second record would follow at once
+        eid = accept_event(self.spur, "flaky", payload)
+        self.wait_record("flaky-ok.jsonl", eid)
+        self.ended(eid, "Success", 3)
         recs = records_for(self.path("flaky-ok.jsonl"), eid)
         self.assertEqual(len(recs), 1, recs)
+        # counted by spur: two failed attempts retried, one delivery
+        self.assertEqual(metric(self.spur, "spur_async_events_retried_total",
+                                function="flaky"), 2)
+        self.assertEqual(metric(self.spur, "spur_destination_deliveries_total",
+                                destination="file://flaky-ok.jsonl"), 1)
         rec = recs[0]
         self.check_shape(rec, eid, "flaky", payload, "Success", 3)
         self.assertEqual(rec["responsePayload"], {"got": payload, "attempt": 3})
@@ -207,11 +183,15 @@ class AsyncRecords(unittest.TestCase):
 
     def test_2_retries_exhausted_to_file_and_dlq(self):
         payload = {"doomed": 1}
-        eid = accept(self, self.spur, "doomed", payload)
+        eid = accept_event(self.spur, "doomed", payload)
         self.wait_record("doomed-fail.jsonl", eid)
-        time.sleep(0.3)
+        self.ended(eid, "RetriesExhausted", 3)
         recs = records_for(self.path("doomed-fail.jsonl"), eid)
         self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(metric(self.spur, "spur_async_events_retried_total",
+                                function="doomed"), 2)
+        self.assertEqual(metric(self.spur, "spur_async_events_dropped_total",
+                                function="doomed", reason="RetriesExhausted"), 1)
         rec = recs[0]
         self.check_shape(rec, eid, "doomed", payload, "RetriesExhausted", 3)
         self.assertEqual(rec["responseContext"]["functionError"], "Unhandled")
@@ -237,7 +217,7 @@ class AsyncRecords(unittest.TestCase):
     def test_3_event_age_exceeded(self):
         payload = {"aged": True}
         t0 = time.monotonic()
-        eid = accept(self, self.spur, "aged", payload)
+        eid = accept_event(self.spur, "aged", payload)
         recs = self.wait_record("aged-fail.jsonl", eid)
         elapsed = time.monotonic() - t0
         self.assertEqual(len(recs), 1, recs)
@@ -250,11 +230,14 @@ class AsyncRecords(unittest.TestCase):
 
     def test_4_max_retries_zero(self):
         payload = {"once": 1}
-        eid = accept(self, self.spur, "once", payload)
+        eid = accept_event(self.spur, "once", payload)
         self.wait_record("once-fail.jsonl", eid)
-        time.sleep(0.3)  # a retry would come 100 ms later
+        self.ended(eid, "RetriesExhausted", 1)
         recs = records_for(self.path("once-fail.jsonl"), eid)
         self.assertEqual(len(recs), 1, recs)
+        # a retry is counted when it is decided, before its backoff
+        self.assertEqual(metric(self.spur, "spur_async_events_retried_total",
+                                function="once"), 0)
         self.check_shape(recs[0], eid, "once", payload, "RetriesExhausted", 1)
         self.assertEqual(recs[0]["responseContext"]["functionError"], "Unhandled")
         self.assertEqual(attempts(self.spur, eid), [1])
@@ -274,7 +257,7 @@ class AsyncRecords(unittest.TestCase):
         # exactly 1 MiB is within the limit
         edge = b'{"pad":"' + b"y" * (MiB - 10) + b'"}'
         self.assertEqual(len(edge), MiB)
-        edge_id = accept(self, self.spur, "sink", edge)
+        edge_id = accept_event(self.spur, "sink", edge)
         # 400: not JSON
         for bad in (b'{"a":', b"not json", b'{"a":1}}'):
             st, hdrs, body = send_event(self.spur, "sink", bad)
@@ -286,7 +269,7 @@ class AsyncRecords(unittest.TestCase):
         self.assertIn("ResourceNotFoundException", hdrs.get("x-amzn-errortype", ""))
         # a marker behind them: when its record is there, anything stored
         # before it would have run too
-        marker = accept(self, self.spur, "sink", {"n": "marker"})
+        marker = accept_event(self.spur, "sink", {"n": "marker"})
         self.assertTrue(wait_for(lambda: records_for(sink_ok, marker), 10),
                         "no record for the marker event")
         self.assertTrue(wait_for(lambda: records_for(sink_ok, edge_id), 10),
@@ -346,14 +329,18 @@ class AsyncThrottleAndCommit(unittest.TestCase):
 
     def test_throttled_event_waits_without_attempt(self):
         ok, fail = (os.path.join(self.spur.dir, "held-%s.jsonl" % k) for k in ("ok", "fail"))
-        eid = accept(self, self.spur, "held", {"n": 1})
-        # throttled retries come at 0, 1 s, 3 s: watch through two of them
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
-            self.assertFalse(started(self.spur, eid), "a throttled event ran")
-            self.assertEqual(read_records(ok)[0] + read_records(fail)[0], [],
-                             "a record for a throttled event")
-            time.sleep(0.1)
+        eid = accept_event(self.spur, "held", {"n": 1})
+        # throttled tries come at 0, 1 s, 3 s: watch two of them happen
+        # (spur counts each as a throttled invocation, it is the only event)
+        self.assertTrue(wait_for(lambda: metric(self.spur, "spur_invocations_total",
+                                                function="held", outcome="throttled") >= 2,
+                                 10, 0.05),
+                        "no second throttled try; log:\n" + self.spur.log()[-3000:])
+        self.assertFalse(started(self.spur, eid), "a throttled event ran")
+        self.assertEqual(read_records(ok)[0] + read_records(fail)[0], [],
+                         "a record for a throttled event")
+        self.assertEqual(metric(self.spur, "spur_invocations_total", function="held",
+                                outcome="success"), 0)
         self.assertEqual(attempts(self.spur, eid), [])
         with self.subTest("GET /admin/events/ID says it is still queued"):
             st, _, body = self.spur.request("GET", "/admin/events/%s" % eid)
@@ -376,7 +363,7 @@ class AsyncThrottleAndCommit(unittest.TestCase):
 
     def test_202_only_after_commit(self):
         ok = os.path.join(self.spur.dir, "held-ok.jsonl")
-        ids = [accept(self, self.spur, "held", {"n": i}) for i in range(20)]
+        ids = [accept_event(self.spur, "held", {"n": i}) for i in range(20)]
         self.assertEqual(len(set(ids)), 20, "event ids are unique")
         self.spur.kill9()  # right after the last 202
         self.reopen()
@@ -412,7 +399,7 @@ class AsyncGracefulRestart(unittest.TestCase):
         spur = spurtest.Spur(SLOW_CONFIG, {"slow.lua": SLOW}, name="async-term").start()
         ok = os.path.join(spur.dir, "slow-ok.jsonl")
         try:
-            ids = [accept(self, spur, "slow", {"n": i}) for i in range(4)]
+            ids = [accept_event(spur, "slow", {"n": i}) for i in range(4)]
             first = wait_for(lambda: [e for e in ids if started(spur, e)], 5)
             self.assertTrue(first, "no event started")
             running = first[0]
@@ -430,7 +417,9 @@ class AsyncGracefulRestart(unittest.TestCase):
             got = wait_for(all_there, 20, 0.05)
             self.assertTrue(got, "events lost across a graceful restart; log:\n"
                             + spur.log()[-4000:])
-            time.sleep(0.3)
+            # quiet: every event resumed after the restart has ended and its
+            # record is out; one that ran again would have left another
+            wait_quiet(spur)
             got = [r["requestContext"]["requestId"] for r in read_records(ok)[0]]
             self.assertEqual(sorted(got), sorted(ids), "one record per event")
             for eid in ran_before:
@@ -523,11 +512,8 @@ class AckLedger(unittest.TestCase):
                 seen = {r["requestContext"]["requestId"] for r in recs
                         if r["requestContext"]["condition"] == "Success"}
                 return set(acked) - seen
+            wait_for(lambda: not missing(), 60, 0.1)
             left = missing()
-            deadline = time.monotonic() + 60
-            while left and time.monotonic() < deadline:
-                time.sleep(0.1)
-                left = missing()
             recs, torn = read_records(ok)
             ids = [r["requestContext"]["requestId"] for r in recs]
             unique = set(ids)
