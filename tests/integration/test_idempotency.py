@@ -19,17 +19,15 @@ own tags. Python 3 standard library only.
 """
 import json
 import os
-import re
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import wait_for  # noqa: E402
+from spurtest import (INVOKE, records, runs, stays_zero, wait_event, wait_for,  # noqa: E402
+                      wait_quiet)
 
-INVOKE = "/2015-03-31/functions/%s/invocations"
 EVENT = "Event"
 
 # -- handlers ------------------------------------------------------------------
@@ -125,20 +123,6 @@ def call(spur, fn, payload, key=None, async_=False, headers=None, timeout=10):
     h.update(headers or {})
     body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
     return spur.request("POST", INVOKE % fn, body, headers=h, timeout=timeout)
-
-
-def runs(spur, tag):
-    """How many times a handler logged RAN <tag>."""
-    return len(re.findall(r"\bRAN\s+%s(?:\s|$)" % re.escape(tag), spur.settled_log(), re.M))
-
-
-def read_records(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in data.split(b"\n") if line.strip()]
 
 
 def replayed(hdrs):
@@ -260,7 +244,7 @@ class Idempotency(unittest.TestCase):
         ok = self.path("async-ok.jsonl")
 
         def mine():
-            return [r for r in read_records(ok)
+            return [r for r in records(ok)
                     if r["requestPayload"] == payload]
         self.assertTrue(wait_for(mine, 10), "no record; log:\n" + self.spur.log()[-3000:])
         # same key, same payload, done: the original id again
@@ -272,12 +256,15 @@ class Idempotency(unittest.TestCase):
         other = {"tag": "a100-other"}
         st, hdrs, body = call(self.spur, "asyncfn", other, "conc-async", async_=True)
         self.assert_problem(st, hdrs, body, 422)
-        time.sleep(0.5)
+        # the event has ended, and spur is quiet: a second event of the key
+        # would have run and left its record by now
+        self.assertEqual(wait_event(self.spur, eid)["condition"], "Success")
+        wait_quiet(self.spur)
         recs = mine()
         self.assertEqual(len(recs), 1, recs)
         self.assertEqual(recs[0]["requestContext"]["requestId"], eid)
         self.assertEqual(recs[0]["requestContext"]["condition"], "Success")
-        self.assertEqual([r for r in read_records(ok) if r["requestPayload"] == other], [])
+        self.assertEqual([r for r in records(ok) if r["requestPayload"] == other], [])
         self.assertEqual(runs(self.spur, "a100"), 1)
         self.assertEqual(runs(self.spur, "a100-other"), 0)
 
@@ -348,9 +335,15 @@ class Idempotency(unittest.TestCase):
                                           async_=async_)
                     self.assertEqual(st, 400, (what, async_, body[:300]))
                 self.assertEqual(runs(self.spur, tag), 0)
-        time.sleep(0.3)
-        self.assertEqual([r for r in read_records(self.path("async-ok.jsonl"))
-                          if str(r["requestPayload"].get("tag", "")).startswith("bad")], [])
+
+        # refused before anything is stored: once spur is quiet, none of
+        # them has run or left a record
+        def bad_ones():
+            stored = [r for r in records(self.path("async-ok.jsonl"))
+                      if str(r["requestPayload"].get("tag", "")).startswith("bad")]
+            return len(stored) + sum(runs(self.spur, "bad%d" % i) for i in range(len(bad)))
+        self.assertTrue(stays_zero(self.spur, bad_ones),
+                        "a request with an invalid key was stored or ran")
 
     def raw_invoke(self, key, body=b'{"tag":"nul"}'):
         """An invoke of echo with Idempotency-Key bytes sent as they are."""
@@ -498,10 +491,11 @@ class Idempotency(unittest.TestCase):
         self.assert_problem(st, h3, b3, 422)
         ok = self.path("routed-ok.jsonl")
         self.assertTrue(wait_for(lambda: runs(self.spur, "rt-gh") == 1, 10))
-        time.sleep(0.3)
+        self.assertEqual(wait_event(self.spur, eid)["attempts"], 1)
+        wait_quiet(self.spur)
         self.assertEqual(runs(self.spur, "rt-gh"), 1)
         self.assertEqual(runs(self.spur, "rt-gh-x"), 0)
-        self.assertEqual(len([r for r in read_records(ok)
+        self.assertEqual(len([r for r in records(ok)
                               if r["requestContext"]["requestId"] == eid]), 1)
 
     # A route's key fingerprint is the SHA-256 of the body as received, not
@@ -578,7 +572,7 @@ class IdempotencyRestart(unittest.TestCase):
         ok = os.path.join(self.spur.dir, "async-ok.jsonl")
         # recorded before the crash: a run cut short by kill -9 may run again
         self.assertTrue(wait_for(lambda: eid2 in {
-            r["requestContext"]["requestId"] for r in read_records(ok)}, 10))
+            r["requestContext"]["requestId"] for r in records(ok)}, 10))
         self.spur.kill9()
         self.spur.start()
         hdrs, body = self.ok(p2, "crash-1")
@@ -590,13 +584,14 @@ class IdempotencyRestart(unittest.TestCase):
         self.assertEqual((st, hdrs.get("x-amzn-requestid")), (202, eid2))
         self.assertTrue(replayed(hdrs), "async key lost by kill -9")
         self.assertTrue(wait_for(lambda: {eid, eid2} <= {
-            r["requestContext"]["requestId"] for r in read_records(ok)}, 10),
+            r["requestContext"]["requestId"] for r in records(ok)}, 10),
             "keyed events lost; log:\n" + self.spur.log()[-3000:])
-        time.sleep(0.3)
-        # the log of every start: each ran once in total
+        # quiet: what the restarts resumed has run; the log of every start:
+        # each ran once in total
+        wait_quiet(self.spur)
         self.assertEqual([runs(self.spur, t) for t in ("rs", "rs-x", "rk", "rs-a", "rk-a")],
                          [1, 0, 1, 1, 1], self.spur.log()[-3000:])
-        ids = [r["requestContext"]["requestId"] for r in read_records(ok)]
+        ids = [r["requestContext"]["requestId"] for r in records(ok)]
         self.assertEqual(sorted(ids), sorted([eid, eid2]), "one record per keyed event")
 
 
