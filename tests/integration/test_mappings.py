@@ -25,12 +25,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import wait_for  # noqa: E402
+from spurtest import metric, records, wait_for  # noqa: E402
 
 SINK = """function handle(event, ctx)
   ctx.log('BATCH', #event.Records)
@@ -126,20 +125,10 @@ class Mappings(unittest.TestCase):
         return st, hdrs, json.loads(data) if data else None
 
     def queue(self, name):
-        st, _, data = self.spur.request("GET", "/admin/queues/" + name)
-        self.assertEqual(st, 200, data)
-        return json.loads(data)
+        return spurtest.queues(self.spur)[name]
 
     def depth(self, name):
-        q = self.queue(name)
-        return q["visible"] + q["inFlight"]
-
-    def metric(self, name, labels):
-        _, _, data = self.spur.request("GET", "/metrics")
-        for line in data.decode().splitlines():
-            if line.startswith(name + "{") and all(l in line for l in labels):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        return spurtest.depth(self.spur, name)
 
     def test_1_ten_thousand_over_kill9(self):
         sent = []
@@ -173,7 +162,7 @@ class Mappings(unittest.TestCase):
         wait_for(lambda: self.depth("bulk") == 0, timeout=10)
         q = self.queue("bulk")
         self.assertEqual(q["visible"] + q["inFlight"], 0, "%s; log:\n%s" % (q, quiet_log(self.spur)))
-        self.assertGreaterEqual(self.metric("spur_mapping_records_total", ['queue="bulk"']), 1)
+        self.assertGreaterEqual(metric(self.spur, "spur_mapping_records_total", queue="bulk"), 1)
 
     def test_2_partial_failures_and_dead_letter(self):
         bodies = [{"i": i, "bad": i in (3, 7)} for i in range(10)]
@@ -196,14 +185,7 @@ class Mappings(unittest.TestCase):
         self.assertTrue(all(json.loads(m["body"] if isinstance(m["body"], str)
                                        else json.dumps(m["body"]))["bad"] for m in moved))
         path = os.path.join(self.spur.dir, "exhausted.jsonl")
-
-        def records():
-            if not os.path.exists(path):
-                return []
-            with open(path) as f:
-                return [json.loads(line) for line in f if line.strip()]
-
-        recs = wait_for(records, timeout=10)
+        recs = wait_for(lambda: records(path), timeout=10)
         self.assertTrue(recs, "no RetryAttemptsExhausted record")
         self.assertEqual({r["requestContext"]["condition"] for r in recs},
                          {"RetryAttemptsExhausted"})
@@ -212,8 +194,8 @@ class Mappings(unittest.TestCase):
         self.assertTrue(all(i["deadLetterQueue"] == "work-dlq" for i in info))
         q = self.queue("work")
         self.assertEqual((q["visible"], q["inFlight"], q["deadLettered"]), (0, 0, 2), q)
-        self.assertEqual(self.metric("spur_mapping_failed_records_total",
-                                     ['queue="work"']), 6)
+        self.assertEqual(metric(self.spur, "spur_mapping_failed_records_total",
+                                queue="work"), 6)
 
     def test_3_filter_on_body_kind(self):
         bodies = ([{"kind": "order", "i": i} for i in range(5)] +
@@ -229,14 +211,19 @@ class Mappings(unittest.TestCase):
         invoked = {g[0] for g in got(self.spur)}
         self.assertEqual({i for i in ids if i in invoked}, set(ids[:5]))
         self.assertIn(r2["eventId"], invoked)
-        self.assertEqual(self.metric("spur_mapping_filtered_total", ['queue="kinds"']), 7)
+        self.assertEqual(metric(self.spur, "spur_mapping_filtered_total", queue="kinds"), 7)
 
     def test_4_intake_depth_pause(self):
         for i in range(3):
             st, _, r = self.post("/queues/small/messages", "message %d" % i, headers={})
             self.assertEqual(st, 200, r)
             self.assertRegex(r["MessageId"], r"^[0-9a-f-]{36}$")
-        time.sleep(0.3)     # the depth count is at most 200 ms old
+        # the store counts the three: max_depth reads that count (at most
+        # 200 ms old) plus what was put since it read it, so either way the
+        # fourth is over
+        self.assertTrue(wait_for(lambda: metric(self.spur, "spur_queue_depth",
+                                                queue="small") == 3, 5),
+                        self.queue("small"))
         st, hdrs, r = self.post("/queues/small/messages", "one too many", headers={})
         self.assertEqual(st, 503, r)
         self.assertIn("retry-after", hdrs)
@@ -250,11 +237,19 @@ class Mappings(unittest.TestCase):
         st, _, data = self.spur.request("GET", "/admin/mappings")
         ms = json.loads(data)
         self.assertEqual([m["state"] for m in ms], ["enabled"] * 3 + ["paused"])
-        time.sleep(0.3)
-        self.assertNotIn(mid, {g[0] for g in got(self.spur)})
+        q = self.queue("paused")
+        self.assertEqual((q["visible"], q["inFlight"]), (1, 0), "taken while paused: %s" % q)
         st, _, _ = self.post("/admin/mappings/3/resume", "")
         self.assertEqual(st, 200)
         self.assertTrue(wait_for(lambda: mid in {g[0] for g in got(self.spur)}, timeout=5))
+        # it ran after the resume: its GOT line follows the line spur logs
+        # before it wakes the pollers; and it was received once, so no
+        # poller leased it while the mapping was paused
+        log = self.spur.log()
+        resumed = re.search(r"mapping 3 \(queue://paused -> sink\): resumed", log)
+        self.assertTrue(resumed, "no 'resumed' line in the log")
+        self.assertNotIn("\tGOT\t" + mid, log[:resumed.start()], "it ran while paused")
+        self.assertEqual([c for m, c in got(self.spur) if m == mid], [1])
         st, _, _ = self.post("/admin/mappings/3/pause", "")
         self.assertEqual(st, 200)
         st, _, _ = self.post("/admin/mappings/9/pause", "")
