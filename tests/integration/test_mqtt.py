@@ -44,9 +44,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import Mosquitto, wait_for  # noqa: E402
-
-INVOKE = "/2015-03-31/functions/%s/invocations"
+from spurtest import Mosquitto, metric, records, wait_for, wait_quiet  # noqa: E402
 
 THERMO = """function handle(event, ctx)
   local p = event.payload
@@ -86,18 +84,20 @@ routes:
            mx=(", " + mqtt_extra) if mqtt_extra else "", dests=dests)
 
 
-def records(path):
-    """The JSON records of a file:// destination (may be absent yet). A
-    line spur is still appending (no newline yet) is left for next time."""
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.endswith("\n") and line.strip()]
-    except OSError:
-        return []
-
-
 def ns_of(path):
+    """The payloads' n of the records in a file:// destination."""
     return [r["requestPayload"]["payload"]["n"] for r in records(path)]
+
+
+def ns_out(sub):
+    """The responses' n of the records a mosquitto_sub printed (%t %P %p)."""
+    return [json.loads(line.split("\t", 2)[2])["responsePayload"]["n"] for line in sub.lines()]
+
+
+def event(spur, n):
+    """An Event invoke of thermo, as if {"n": n} had come on topic "http"."""
+    spurtest.accept_event(spur, "thermo", {"topic": "http", "payload": {"n": n},
+                                            "properties": {}})
 
 
 def ready(spur):
@@ -108,9 +108,7 @@ def ready(spur):
 
 
 def dlq(spur):
-    status, _, body = spur.request("GET", "/admin/queues/dlq/messages")
-    assert status == 200, body
-    return json.loads(body)
+    return spurtest.messages(spur, "dlq")
 
 
 @unittest.skipUnless(Mosquitto.available() and plugin_built(),
@@ -155,7 +153,14 @@ class MqttTest(unittest.TestCase):
         lines = "\n".join(json.dumps({"n": i, "t": 20 + i}) for i in range(30)) + "\n"
         self.broker.pub("sensors/kitchen/temp", args=("-l",), stdin=lines.encode())
         self.assertTrue(wait_for(lambda: len(sub.lines()) >= 30, 15), sub.lines())
-        time.sleep(0.3)     # a duplicate would show up by now
+        # nothing more: once spur is quiet, every record it made is at the
+        # broker; the record of a sentinel message comes out after them all
+        wait_quiet(spur)
+        self.broker.pub("sensors/kitchen/temp", json.dumps({"n": 30, "t": 50}))
+        self.assertTrue(wait_for(lambda: 30 in ns_out(sub), 15), sub.lines())
+        self.assertEqual(metric(spur, "spur_mqtt_messages_total", direction="in"), 31,
+                         "a message reached spur twice")
+        self.assertEqual(metric(spur, "spur_mqtt_dropped_total"), 0)
         got = sub.lines()
         ns = []
         for line in got:
@@ -166,7 +171,7 @@ class MqttTest(unittest.TestCase):
             rec = json.loads(payload)
             self.assertEqual(rec["requestPayload"]["topic"], "sensors/kitchen/temp")
             ns.append(rec["responsePayload"]["n"])
-        self.assertEqual(sorted(ns), list(range(30)), "each record exactly once")
+        self.assertEqual(sorted(ns), list(range(31)), "each record exactly once")
 
     # -- persistent session ------------------------------------------------------
     def test_persistent_session(self):
@@ -199,34 +204,39 @@ class MqttTest(unittest.TestCase):
         sub.stop()
         self.subs.remove(sub)
 
+        mark = len(spur.log())
         self.broker.kill()
         self.wait_ready(spur, 503)
         self.assertTrue(spur.alive())
         # events stored while the broker is away: their records must wait
         for i in range(5, 10):
-            st, _, body = spur.request("POST", INVOKE % "thermo",
-                                       json.dumps({"topic": "http", "payload": {"n": i},
-                                                   "properties": {}}),
-                                       headers={"X-Amz-Invocation-Type": "Event"})
-            self.assertEqual(st, 202, body)
+            event(spur, i)
         ok = os.path.join(spur.dir, "ok.jsonl")
         self.assertTrue(wait_for(lambda: len(ns_of(ok)) >= 10, 10), spur.log())
-        time.sleep(0.5)     # a few reconnects fail meanwhile
+        # a few reconnects fail meanwhile (spur logs attempts 1, 2, 4, ...),
+        # and spur stays not ready and alive
+        self.assertTrue(wait_for(lambda: "(attempt 2;" in spur.log()[mark:], 10),
+                        "no second failed reconnect:\n" + spur.log()[mark:])
         self.assertEqual(ready(spur), 503)
+        self.assertEqual(metric(spur, "spur_mqtt_connected"), 0)
+        self.assertGreaterEqual(metric(spur, "spur_queue_depth", queue="outbox"), 5,
+                                "the records for the broker did not wait in the outbox")
 
         self.broker.start()
         sub = self.sub("alerts/#")
         self.wait_ready(spur)
         self.assertTrue(wait_for(lambda: len(sub.lines()) >= 5, 20),
                         "records did not flow after the reconnect:\n" + spur.log())
-        time.sleep(0.3)
-        got = sorted(json.loads(line.split("\t", 2)[2])["responsePayload"]["n"]
-                     for line in sub.lines())
-        self.assertEqual(got, list(range(5, 10)))
-        self.assertEqual(sorted(ns_of(ok)), list(range(10)), "nothing stored is lost")
+        # nothing more: once spur is quiet its outbox is empty; the record of
+        # a sentinel event comes out through it after all the others
+        wait_quiet(spur, 30)
+        event(spur, 10)
+        self.assertTrue(wait_for(lambda: 10 in ns_out(sub), 10), spur.log())
+        self.assertEqual(sorted(ns_out(sub)), list(range(5, 11)))
+        self.assertEqual(sorted(ns_of(ok)), list(range(11)), "nothing stored is lost")
         # and the route works again on the new broker (a new session)
-        self.broker.pub("sensors/a/temp", json.dumps({"n": 10}))
-        self.assertTrue(wait_for(lambda: 10 in ns_of(ok), 10), spur.log())
+        self.broker.pub("sensors/a/temp", json.dumps({"n": 11}))
+        self.assertTrue(wait_for(lambda: 11 in ns_of(ok), 10), spur.log())
 
     # -- request/response ------------------------------------------------------
     def test_request_response(self):
@@ -262,10 +272,12 @@ class MqttTest(unittest.TestCase):
 
     # -- $share --------------------------------------------------------------------
     def test_shared_subscription_exactly_once(self):
-        route = '  - { mqtt: "sensors/+/temp", function: thermo, qos: 1, share: spur }'
-        a = self.spur(config(self.broker, client_id="node-a", routes=route,
+        # and a topic of each node's own: its sentinel
+        route = ('  - { mqtt: "sensors/+/temp", function: thermo, qos: 1, share: spur }\n'
+                 '  - { mqtt: "sentinel/%s", function: thermo, qos: 1 }')
+        a = self.spur(config(self.broker, client_id="node-a", routes=route % "a",
                              extra_fn=', on_success: ["file://ok.jsonl"]'), name="a")
-        b = self.spur(config(self.broker, client_id="node-b", routes=route,
+        b = self.spur(config(self.broker, client_id="node-b", routes=route % "b",
                              extra_fn=', on_success: ["file://ok.jsonl"]'), name="b")
         a.start()
         b.start()
@@ -275,10 +287,20 @@ class MqttTest(unittest.TestCase):
         self.broker.pub("sensors/x/temp", args=("-l",), stdin=lines.encode())
         oka, okb = os.path.join(a.dir, "ok.jsonl"), os.path.join(b.dir, "ok.jsonl")
         self.assertTrue(wait_for(lambda: len(ns_of(oka)) + len(ns_of(okb)) >= 60, 15))
-        time.sleep(0.3)
-        na, nb = ns_of(oka), ns_of(okb)
+        # nothing more: the broker sends a node's sentinel after any copy of
+        # the 60 it sent that node; once its record is there and the node is
+        # quiet, such a copy would have run
+        for node, ok in ((a, oka), (b, okb)):
+            self.broker.pub("sentinel/" + node.name, json.dumps({"n": 1000}))
+            self.assertTrue(wait_for(lambda: 1000 in ns_of(ok), 10), node.log())
+            wait_quiet(node)
+        na = [n for n in ns_of(oka) if n < 1000]
+        nb = [n for n in ns_of(okb) if n < 1000]
         self.assertEqual(sorted(na + nb), list(range(60)), "every message exactly once")
         self.assertTrue(na and nb, "both nodes took a share (%d, %d)" % (len(na), len(nb)))
+        for node, n in ((a, na), (b, nb)):
+            self.assertEqual(metric(node, "spur_mqtt_messages_total", direction="in"),
+                             len(n) + 1, "node %s received a message twice" % node.name)
 
     # -- bad input -------------------------------------------------------------
     def test_bad_payloads_go_to_the_dlq_once(self):
@@ -306,9 +328,16 @@ class MqttTest(unittest.TestCase):
         self.assertEqual(spur.stop(keep=True), 0)
         spur.start()
         self.wait_ready(spur)
-        time.sleep(0.5)
+        # the broker sends what the session still holds before a new
+        # message: once the sentinel's record is there and spur is quiet, a
+        # redelivery would have been received and stored
+        self.broker.pub("sensors/a/temp", json.dumps({"n": 4}))
+        self.assertTrue(wait_for(lambda: 4 in ns_of(ok), 10), spur.log())
+        wait_quiet(spur)
+        self.assertEqual(metric(spur, "spur_mqtt_messages_total", direction="in"), 1,
+                         "a message was redelivered after the restart")
         self.assertEqual(len(dlq(spur)), 3)
-        self.assertEqual(ns_of(ok), [3])
+        self.assertEqual(ns_of(ok), [3, 4])
         self.assertNotIn("RAN not json", spur.log())
 
     # -- topic templates ---------------------------------------------------------
@@ -329,15 +358,18 @@ class MqttTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: len(sub.lines()) >= 3, 10), spur.log())
         self.assertTrue(wait_for(lambda: spur.log().count("is undeliverable") >= 6, 10),
                         spur.log())
-        time.sleep(0.3)
-        self.assertEqual(len(sub.lines()), 3, sub.lines())
+        # nothing more: once spur is quiet each record is out or given up;
+        # a sentinel event's record on the good topic comes out after them
+        wait_quiet(spur)
+        event(spur, 3)
+        self.assertTrue(wait_for(lambda: 3 in ns_out(sub), 10), spur.log())
+        wait_quiet(spur)
+        self.assertEqual(sorted(ns_out(sub)), [0, 1, 2, 3], sub.lines())
         self.assertTrue(all(line.startswith("alerts/thermo/Success\t") for line in sub.lines()))
         log = spur.log()
         self.assertIn("it contains a wildcard", log)
         self.assertIn("it has an empty level", log)
-        st, _, body = spur.request("GET", "/admin/queues/undeliverable/messages")
-        if st == 200:
-            self.assertEqual(len(json.loads(body)), 6)
+        self.assertEqual(len(spurtest.messages(spur, "undeliverable")), 8)
 
     # -- credentials ---------------------------------------------------------------
     def test_wrong_credentials(self):
