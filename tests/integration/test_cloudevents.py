@@ -31,15 +31,11 @@ Runs are counted from the daemon log: handlers log "RAN <id or tag>".
 Python 3 standard library only (plus node, mosquitto when present).
 """
 import base64
-import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -117,64 +113,13 @@ destinations:
 """
 
 
-# -- the receiver ----------------------------------------------------------------
-class Receiver:
-    """An http.server on a free loopback port that records every request
-    and answers 200."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n)
-                with receiver.lock:
-                    receiver.requests.append({
-                        "path": self.path, "body": body,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    })
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def for_event(self, eid):
-        """Requests whose record is about event eid."""
-        out = []
-        with self.lock:
-            reqs = list(self.requests)
-        for r in reqs:
-            try:
-                rec = json.loads(r["body"])
-            except ValueError:
-                continue
-            if rec.get("requestContext", {}).get("requestId") == eid:
-                out.append(r)
-        return out
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 SPUR = None
 RECEIVER = None
 
 
 def setUpModule():
     global SPUR, RECEIVER
-    RECEIVER = Receiver()
+    RECEIVER = spurtest.Receiver()
     SPUR = spurtest.Spur(CONFIG.replace("{rport}", str(RECEIVER.port)), FILES,
                          name="cloudevents", env={"SPUR_ADMIN_TOKEN": ""}).start()
 
@@ -188,18 +133,13 @@ def tearDownModule():
 
 # -- helpers -------------------------------------------------------------------
 def runs(tag, spur=None):
-    """How many times a handler logged RAN <tag>."""
-    log = (spur or SPUR).settled_log()
-    return len(re.findall(r"\bRAN\s+%s(?:\s|$)" % re.escape(tag), log, re.M))
+    """spurtest.runs() of spur, by default this module's daemon."""
+    return spurtest.runs(spur or SPUR, tag)
 
 
-def stays_zero(fn, seconds=0.5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if fn():
-            return False
-        time.sleep(0.05)
-    return fn() == 0
+def stays_zero(fn):
+    """spurtest.stays_zero() of this module's daemon."""
+    return spurtest.stays_zero(SPUR, fn)
 
 
 def binary_headers(eid, **extra):

@@ -30,23 +30,16 @@ Python 3 standard library only (plus node for the interop tests).
 import base64
 import hashlib
 import hmac
-import http.server
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import wait_for  # noqa: E402
-
-INVOKE = "/2015-03-31/functions/%s/invocations"
-EVENT = {"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"}
+from spurtest import wait_event, wait_for, wait_quiet  # noqa: E402
 
 GH_SECRET = "It's a Secret to Everybody"
 STRIPE_SECRET = "whsec_stripe_test_secret_used_as_is"
@@ -167,74 +160,13 @@ def sw_sig(secret, msg_id, ts, body):
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-# -- the receiver ----------------------------------------------------------------
-class Receiver:
-    """An http.server on a free loopback port that records every request
-    and answers from a plan: {path: [status, ...]}, one status per request
-    to that path, the last one repeated; 200 when the path has no plan."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []
-        self.plan = {}
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n)
-                with receiver.lock:
-                    receiver.requests.append({
-                        "path": self.path, "body": body, "time": time.time(),
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    })
-                    plan = receiver.plan.get(self.path, [200])
-                    status = plan.pop(0) if len(plan) > 1 else plan[0]
-                answer = b'{"received": true}' if status < 300 else b'{"error": "planned"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def for_event(self, path, eid):
-        """Requests to path whose record is about event eid."""
-        out = []
-        with self.lock:
-            reqs = list(self.requests)
-        for r in reqs:
-            if r["path"] != path:
-                continue
-            try:
-                doc = json.loads(r["body"])
-            except ValueError:
-                continue
-            rec = doc.get("data", doc) if isinstance(doc, dict) else {}
-            if isinstance(rec, dict) and rec.get("requestContext", {}).get("requestId") == eid:
-                out.append(r)
-        return out
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 SPUR = None
 RECEIVER = None
 
 
 def setUpModule():
     global SPUR, RECEIVER
-    RECEIVER = Receiver()
+    RECEIVER = spurtest.Receiver()
     env = {"SPUR_ADMIN_TOKEN": "", "GH_SECRET": GH_SECRET, "STRIPE_SECRET": STRIPE_SECRET,
            "SW_SECRET": SW_SECRET, "OUT_SECRET": OUT_SECRET}
     os.environ.pop(UNSET_ENV, None)
@@ -251,8 +183,8 @@ def tearDownModule():
 
 # -- helpers -------------------------------------------------------------------
 def runs(tag):
-    """How many times a handler logged RAN <tag> (any spacing)."""
-    return len(re.findall(r"\bRAN\s+%s(?:\s|$)" % re.escape(tag), SPUR.settled_log(), re.M))
+    """spurtest.runs() of this module's daemon."""
+    return spurtest.runs(SPUR, tag)
 
 
 def post(path, body, headers):
@@ -262,30 +194,21 @@ def post(path, body, headers):
 
 
 def send_event(fn, payload):
-    status, hdrs, body = SPUR.request("POST", INVOKE % fn, json.dumps(payload), headers=EVENT)
-    assert status == 202, (status, body)
-    return hdrs["x-amzn-requestid"]
+    """An accepted Event invoke of this module's daemon: the event id."""
+    return spurtest.accept_event(SPUR, fn, payload)
 
 
 def undeliverable(eid):
     """The undeliverable message of event eid, or None."""
-    status, _, body = SPUR.request("GET", "/admin/queues/undeliverable/messages?n=1000")
-    if status != 200:
-        return None
-    for m in json.loads(body):
+    for m in spurtest.messages(SPUR, "undeliverable"):
         if (m.get("attributes") or {}).get("request_id") == eid:
             return m
     return None
 
 
-def stays_zero(fn, seconds=0.5):
-    """fn() is still 0 after a while (something that must not happen)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if fn():
-            return False
-        time.sleep(0.05)
-    return fn() == 0
+def stays_zero(fn):
+    """spurtest.stays_zero() of this module's daemon."""
+    return spurtest.stays_zero(SPUR, fn)
 
 
 # -- inbound ---------------------------------------------------------------------
@@ -383,7 +306,9 @@ class Inbound(unittest.TestCase):
         self.assertEqual(json.loads(b1)["eventId"], json.loads(b2)["eventId"])
         self.assertEqual(h2.get("idempotent-replayed"), "true", h2)
         self.assertTrue(wait_for(lambda: runs("gh-dedup") >= 1), SPUR.log())
-        time.sleep(0.3)
+        # the event has ended and spur is quiet: a second one would have run
+        self.assertEqual(wait_event(SPUR, json.loads(b1)["eventId"])["attempts"], 1)
+        wait_quiet(SPUR)
         self.assertEqual(runs("gh-dedup"), 1)
 
     def test_secret_unset(self):
@@ -414,8 +339,8 @@ class Outbound(unittest.TestCase):
     def test_signed_retry_same_id(self):
         RECEIVER.plan["/retry"] = [500, 200]
         eid = send_event("signed", {"tag": "out-retry"})
-        got = wait_for(lambda: len(RECEIVER.for_event("/retry", eid)) >= 2, timeout=20)
-        reqs = RECEIVER.for_event("/retry", eid)
+        got = wait_for(lambda: len(RECEIVER.for_event(eid, "/retry")) >= 2, timeout=20)
+        reqs = RECEIVER.for_event(eid, "/retry")
         self.assertTrue(got, "%d request(s); log:\n%s" % (len(reqs), SPUR.log()))
         for r in reqs:
             self.assertEqual(r["headers"]["content-type"], "application/json")
@@ -425,14 +350,18 @@ class Outbound(unittest.TestCase):
         self.assertEqual(rec["requestContext"]["condition"], "Success")
         self.assertEqual(rec["responsePayload"], {"tag": "out-retry"})
         self.assertEqual(reqs[0]["body"], reqs[1]["body"])
-        # delivered on the second attempt: nothing more, nothing undeliverable
-        time.sleep(0.5)
-        self.assertEqual(len(RECEIVER.for_event("/retry", eid)), 2)
+        # delivered on the second attempt: once spur is quiet the record has
+        # left the outbox; nothing more, nothing undeliverable
+        wait_quiet(SPUR)
+        self.assertEqual(len(RECEIVER.for_event(eid, "/retry")), 2)
         self.assertIsNone(undeliverable(eid))
+        self.assertEqual([spurtest.metric(SPUR, "spur_destination_deliveries_total",
+                                          destination="signed_retry", outcome=o)
+                          for o in ("retry", "ok", "dropped")], [1, 1, 0])
         # another record gets another id
         eid2 = send_event("signed", {"tag": "out-retry-2"})
-        self.assertTrue(wait_for(lambda: RECEIVER.for_event("/retry", eid2), timeout=10))
-        self.assertNotEqual(RECEIVER.for_event("/retry", eid2)[0]["headers"]["webhook-id"],
+        self.assertTrue(wait_for(lambda: RECEIVER.for_event(eid2, "/retry"), timeout=10))
+        self.assertNotEqual(RECEIVER.for_event(eid2, "/retry")[0]["headers"]["webhook-id"],
                             reqs[0]["headers"]["webhook-id"])
 
     def test_400_undeliverable(self):
@@ -441,8 +370,8 @@ class Outbound(unittest.TestCase):
         m = wait_for(lambda: undeliverable(eid), timeout=10)
         self.assertTrue(m, SPUR.log())
         self.assertIn("400", m["attributes"].get("error", ""))
-        self.assertEqual(len(RECEIVER.for_event("/bad", eid)), 1)
-        self.assertNotIn("webhook-signature", RECEIVER.for_event("/bad", eid)[0]["headers"])
+        self.assertEqual(len(RECEIVER.for_event(eid, "/bad")), 1)
+        self.assertNotIn("webhook-signature", RECEIVER.for_event(eid, "/bad")[0]["headers"])
         status, _, body = SPUR.request("GET", "/admin/queues")
         q = [q for q in json.loads(body) if q["name"] == "undeliverable"][0]
         self.assertGreaterEqual(q["visible"] + q["delayed"], 1)
@@ -462,13 +391,13 @@ class Outbound(unittest.TestCase):
     def test_allow_private(self):
         """allow_private: true lifts the refusal (here: a loopback /admin/ path)."""
         eid = send_event("allowed", {"tag": "out-allowed"})
-        self.assertTrue(wait_for(lambda: RECEIVER.for_event("/admin/hook", eid), timeout=10),
+        self.assertTrue(wait_for(lambda: RECEIVER.for_event(eid, "/admin/hook"), timeout=10),
                         SPUR.log())
 
     def test_cloudevents(self):
         eid = send_event("ce", {"tag": "out-ce"})
-        self.assertTrue(wait_for(lambda: RECEIVER.for_event("/ce", eid), timeout=10), SPUR.log())
-        r = RECEIVER.for_event("/ce", eid)[0]
+        self.assertTrue(wait_for(lambda: RECEIVER.for_event(eid, "/ce"), timeout=10), SPUR.log())
+        r = RECEIVER.for_event(eid, "/ce")[0]
         self.assertEqual(r["headers"]["content-type"], "application/cloudevents+json")
         ce = json.loads(r["body"])
         self.assertEqual(ce["specversion"], "1.0")
@@ -478,8 +407,8 @@ class Outbound(unittest.TestCase):
         self.assertEqual(ce["data"]["requestContext"]["requestId"], eid)
 
         eid = send_event("ceb", {"tag": "out-ceb"})
-        self.assertTrue(wait_for(lambda: RECEIVER.for_event("/ceb", eid), timeout=10), SPUR.log())
-        r = RECEIVER.for_event("/ceb", eid)[0]
+        self.assertTrue(wait_for(lambda: RECEIVER.for_event(eid, "/ceb"), timeout=10), SPUR.log())
+        r = RECEIVER.for_event(eid, "/ceb")[0]
         h = r["headers"]
         self.assertEqual(h["content-type"], "application/json")
         self.assertEqual(h["ce-specversion"], "1.0")
@@ -488,8 +417,8 @@ class Outbound(unittest.TestCase):
         self.assertEqual(json.loads(r["body"])["requestContext"]["requestId"], eid)
 
         eid = send_event("cefail", {"tag": "out-cefail"})
-        self.assertTrue(wait_for(lambda: RECEIVER.for_event("/ce", eid), timeout=10), SPUR.log())
-        ce = json.loads(RECEIVER.for_event("/ce", eid)[0]["body"])
+        self.assertTrue(wait_for(lambda: RECEIVER.for_event(eid, "/ce"), timeout=10), SPUR.log())
+        ce = json.loads(RECEIVER.for_event(eid, "/ce")[0]["body"])
         self.assertEqual(ce["type"], "spur.invocation.failure")
         self.assertEqual(ce["data"]["requestContext"]["condition"], "RetriesExhausted")
 
@@ -555,8 +484,8 @@ class Interop(unittest.TestCase):
 
     def test_node_verifies_spur(self):
         eid = send_event("nodecheck", {"tag": "out-node"})
-        self.assertTrue(wait_for(lambda: RECEIVER.for_event("/node", eid), timeout=10), SPUR.log())
-        r = RECEIVER.for_event("/node", eid)[0]
+        self.assertTrue(wait_for(lambda: RECEIVER.for_event(eid, "/node"), timeout=10), SPUR.log())
+        r = RECEIVER.for_event(eid, "/node")[0]
         body_file = os.path.join(self.dir, "body-%s.json" % eid)
         hdr_file = os.path.join(self.dir, "headers-%s.json" % eid)
         with open(body_file, "wb") as f:
