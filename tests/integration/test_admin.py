@@ -17,14 +17,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
+from spurtest import EVENT, INVOKE, depth, records, wait_for  # noqa: E402
 
-INVOKE = "/2015-03-31/functions/%s/invocations"
-EVENT = {"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"}
 TOKEN = "admin-test-token-6f1c"
 
 HANDLERS = {
@@ -77,17 +75,6 @@ functions:
 """ % (', "%s:{port}"' % OWN if OWN else "")
 
 
-def poll(predicate, timeout=15.0, interval=0.05):
-    """predicate() until it is truthy (returned) or the time is up (None)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(interval)
-    return None
-
-
 def cli(spur, *args, token=None, endpoint=None):
     """Run `spur ARGS` against a daemon: (exit code, stdout, stderr)."""
     env = dict(os.environ)
@@ -103,13 +90,6 @@ def cli(spur, *args, token=None, endpoint=None):
 def get_json(spur, path, headers=None):
     status, _, body = spur.request("GET", path, headers=headers)
     return status, json.loads(body) if body else None
-
-
-def depth(spur, name):
-    status, queues = get_json(spur, "/admin/queues")
-    assert status == 200, status
-    q = [q for q in queues if q["name"] == name][0]
-    return q["visible"] + q["delayed"]
 
 
 def dlq_count(spur):
@@ -128,7 +108,7 @@ class Queues(unittest.TestCase):
                                            headers=EVENT)
         assert status == 202, status
         cls.event_id = hdrs["x-amzn-requestid"]
-        if not poll(lambda: dlq_count(cls.spur) == 1):
+        if not wait_for(lambda: dlq_count(cls.spur) == 1, 15):
             raise AssertionError("the record never reached the dlq; log:\n" + cls.spur.log())
 
     @classmethod
@@ -191,14 +171,7 @@ class Queues(unittest.TestCase):
         self.assertIn("replayed 1", out)
         self.assertEqual(dlq_count(self.spur), 0)
         path = os.path.join(self.spur.dir, "ok.jsonl")
-
-        def records():
-            try:
-                with open(path) as f:
-                    return [json.loads(line) for line in f if line.strip()]
-            except FileNotFoundError:
-                return []
-        got = poll(records)
+        got = wait_for(lambda: records(path), 15)
         self.assertTrue(got, "the ok function's record never arrived; log:\n" + self.spur.log())
         rec = got[0]
         self.assertEqual(rec["requestContext"]["condition"], "Success")
@@ -219,7 +192,7 @@ class Queues(unittest.TestCase):
             status, _, _ = self.spur.request("POST", INVOKE % "fail", '{"n": %d}' % n,
                                              headers=EVENT)
             self.assertEqual(status, 202)
-        self.assertTrue(poll(lambda: dlq_count(self.spur) == 2), self.spur.log())
+        self.assertTrue(wait_for(lambda: dlq_count(self.spur) == 2, 15), self.spur.log())
         rc, out, err = cli(self.spur, "queue", "purge", "dlq")
         self.assertEqual(rc, 0, err)
         self.assertIn("purged 2", out)
@@ -263,14 +236,15 @@ class Queues(unittest.TestCase):
         --to hands the record back to the outbox, which gives up again."""
         status, _, _ = self.spur.request("POST", INVOKE % "loop", "{}", headers=EVENT)
         self.assertEqual(status, 202)
-        self.assertTrue(poll(lambda: depth(self.spur, "undeliverable") == 1), self.spur.log())
+        self.assertTrue(wait_for(lambda: depth(self.spur, "undeliverable") == 1, 15),
+                        self.spur.log())
         self.assertEqual(self.spur.log().count("is undeliverable"), 1)
         rc, out, err = cli(self.spur, "queue", "replay", "undeliverable")
         self.assertEqual(rc, 0, err)
         self.assertIn("replayed 1", out)
-        self.assertTrue(poll(lambda: self.spur.log().count("is undeliverable") == 2),
+        self.assertTrue(wait_for(lambda: self.spur.log().count("is undeliverable") == 2, 15),
                         self.spur.log())
-        self.assertTrue(poll(lambda: depth(self.spur, "undeliverable") == 1))
+        self.assertTrue(wait_for(lambda: depth(self.spur, "undeliverable") == 1, 15))
         rc, out, err = cli(self.spur, "queue", "peek", "undeliverable")
         self.assertEqual(json.loads(out)["attributes"]["destination"], "function://loop")
 

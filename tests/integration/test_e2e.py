@@ -21,10 +21,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
+from spurtest import INVOKE, aws_env, wait_for  # noqa: E402
 
 SPUR = spurtest.SPUR
 AWS = "/usr/bin/aws"
-INVOKE = "/2015-03-31/functions/%s/invocations"
 
 HANDLERS = {
     "counter.lua": "local n = 0\nfunction handle(event, ctx)\n  n = n + 1\n"
@@ -55,17 +55,6 @@ functions:
   slow: { runtime: lua, code: slow.lua, timeout: 10s }
   env: { runtime: lua, code: env.lua, env: { GREETING: hi } }
 """
-
-
-def aws_env():
-    env = dict(os.environ)
-    env.update({
-        "AWS_ACCESS_KEY_ID": "spur", "AWS_SECRET_ACCESS_KEY": "spur",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_PAGER": "",
-    })
-    return env
 
 
 def rss_kib(pid):
@@ -220,9 +209,8 @@ class Drain(unittest.TestCase):
 
         t = threading.Thread(target=call)
         t.start()
-        deadline = time.monotonic() + 10
-        while "START RequestId" not in s.log() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self.assertTrue(wait_for(lambda: "START RequestId" in s.log(), 10, 0.01),
+                        "the invocation did not start; log:\n" + s.log())
         rc = s.stop()
         t.join(30)
         self.assertEqual(rc, 0)

@@ -26,16 +26,14 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import wait_for  # noqa: E402
+from spurtest import INVOKE, aws_env, wait_for  # noqa: E402
 
 AWS = shutil.which("aws") or "/usr/bin/aws"
 HAVE_AWS = os.path.exists(AWS)
-INVOKE = "/2015-03-31/functions/%s/invocations"
 FUNCS = "/2015-03-31/functions"
 
 APP = """CODE = '%s'
@@ -94,18 +92,6 @@ functions:
     runtime: lua
     code: app.lua
 """
-
-
-def aws_env():
-    env = dict(os.environ)
-    env.update({
-        "AWS_ACCESS_KEY_ID": "spur", "AWS_SECRET_ACCESS_KEY": "spur",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_PAGER": "",
-    })
-    env.pop("SPUR_ADMIN_TOKEN", None)
-    return env
 
 
 class Versions(unittest.TestCase):
@@ -443,15 +429,19 @@ class Versions(unittest.TestCase):
             finally:
                 c.close()
 
+        def served(after, n=100):
+            """n invocations done on this side of the shift (or an error)."""
+            return errors or len([r for r in results if r[0] == after]) >= n
+
         t = threading.Thread(target=traffic)
         t.start()
         try:
-            time.sleep(1.0)
+            self.assertTrue(wait_for(lambda: served(False), 20), "no traffic before the shift")
             _, u, _ = self.aws("update-alias", "--function-name", "pc", "--name", "prod",
                                "--function-version", "2")
             self.assertEqual(u["FunctionVersion"], "2")
             shifted.set()
-            time.sleep(1.5)
+            self.assertTrue(wait_for(lambda: served(True), 20), "no traffic after the shift")
         finally:
             stop.set()
             t.join(15)
