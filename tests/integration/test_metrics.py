@@ -51,10 +51,8 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spurtest  # noqa: E402
-from spurtest import wait_for  # noqa: E402
+from spurtest import EVENT, INVOKE, total, wait_for  # noqa: E402
 
-INVOKE = "/2015-03-31/functions/%s/invocations"
-EVENT = {"X-Amz-Invocation-Type": "Event", "Content-Type": "application/json"}
 LATEST = "$LATEST"
 
 HELLO = """function handle(event, ctx)
@@ -113,7 +111,8 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$
 
 
 def parse(text):
-    """{(sample name, frozenset of label items): value} with the client's parser."""
+    """{(sample name, frozenset of label items): value} with the client's
+    parser (the shape of spurtest.metrics(), so spurtest.total() applies)."""
     out = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
@@ -123,12 +122,6 @@ def parse(text):
 
 def get(samples, name, default=None, **labels):
     return samples.get((name, frozenset(labels.items())), default)
-
-
-def total(samples, name, **labels):
-    """The sum of every sample of name whose labels include `labels`."""
-    want = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
 
 
 class Metrics(unittest.TestCase):
