@@ -570,9 +570,12 @@ class IdempotencyRestart(unittest.TestCase):
         self.assertEqual(st, 202)
         eid2 = hdrs.get("x-amzn-requestid")
         ok = os.path.join(self.spur.dir, "async-ok.jsonl")
-        # recorded before the crash: a run cut short by kill -9 may run again
+        # ended and its record settled before the crash: a run cut short by
+        # kill -9 may run again, and a record written but not yet deleted
+        # from the outbox is delivered again (at least once)
         self.assertTrue(wait_for(lambda: eid2 in {
             r["requestContext"]["requestId"] for r in records(ok)}, 10))
+        wait_quiet(self.spur)
         self.spur.kill9()
         self.spur.start()
         hdrs, body = self.ok(p2, "crash-1")
