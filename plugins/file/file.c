@@ -10,12 +10,16 @@
  * O_APPEND and fsyncs once per batch, so a record counts as delivered
  * only when it is on disk. A failed write or fsync retries the batch:
  * a line may then appear twice (at least once), never half (each batch
- * is written whole; a short write is completed before fsync).
+ * is written whole; a short write is completed before fsync). A line left
+ * torn by a crash or a failed write (the file does not end with a newline)
+ * is ended before the next batch, so the records written again after it
+ * stand on lines of their own.
  * Runs on the host's outbox thread only.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +49,7 @@ struct file_dest {
 	int fd;
 	char *buf;
 	size_t len, cap;
+	bool torn;		/* the file ends inside a line: end it first */
 };
 
 static int file_init(struct spur_host *host, const void *options, void **instance)
@@ -60,6 +65,30 @@ static int file_init(struct spur_host *host, const void *options, void **instanc
 static void file_fini(void *instance)
 {
 	free(instance);
+}
+
+/* Does the file end inside a line (its last byte is not a newline)? The
+ * descriptor is opened read-write for this one pread. */
+static bool ends_torn(int fd)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	char last;
+	return size > 0 && pread(fd, &last, 1, size - 1) == 1 && last != '\n';
+}
+
+/* write() all of [p, p+n); 0 or -errno. */
+static int write_all(int fd, const char *p, size_t n, size_t *done)
+{
+	*done = 0;
+	while (*done < n) {
+		ssize_t w = write(fd, p + *done, n - *done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		*done += (size_t)w;
+	}
+	return 0;
 }
 
 /* Open `path` (absolute, or relative to the config file's directory). */
@@ -81,12 +110,13 @@ static int open_path(struct file_plugin *p, const char *path, void **dest, char 
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
-	d->fd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	d->fd = open(d->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (d->fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "file %s: %s", d->path, strerror(-rc));
 		goto fail;
 	}
+	d->torn = ends_torn(d->fd);
 	*dest = d;
 	return 0;
 fail:
@@ -144,16 +174,10 @@ static int file_flush(void *dest)
 	struct file_dest *d = dest;
 	size_t off = 0;
 	int rc = 0;
-	while (off < d->len) {
-		ssize_t w = write(d->fd, d->buf + off, d->len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
+	if (d->torn && d->len && (rc = write_all(d->fd, "\n", 1, &off)) == 0)
+		d->torn = false;
+	if (rc == 0 && (rc = write_all(d->fd, d->buf, d->len, &off)) < 0 && off > 0)
+		d->torn = d->buf[off - 1] != '\n';	/* the retry must start a new line */
 	if (rc == 0 && fsync(d->fd) < 0)
 		rc = -errno;
 	if (rc < 0)

@@ -275,5 +275,33 @@ class Deliver(unittest.TestCase):
             self.assertIn(w, log or self.spur.log())
 
 
+class TornLine(unittest.TestCase):
+    """A file that ends inside a line (spur killed mid-write, or a write
+    that failed part way) gets that line ended before the next record, so
+    the record written after it is a line of its own."""
+
+    def test_record_after_a_torn_line_is_whole(self):
+        if not built("file") or not built("http"):
+            self.skipTest("the file or webhook plugin is not in this build")
+        torn = '{"requestContext": {"requestId": "cut-he'
+        spur = spurtest.Spur(CONFIG, {"f.lua": HANDLER, "sub/out.jsonl": torn},
+                             name="dest-torn").start()
+        try:
+            out = os.path.join(spur.dir, "sub", "out.jsonl")
+            status, _, _ = spur.request("POST", INVOKE % "named", json.dumps({"n": 7}), EVENT)
+            self.assertEqual(status, 202)
+
+            def lines():
+                with open(out) as f:
+                    text = f.read()
+                return text.split("\n") if text.endswith("\n") and text != torn else None
+            got = wait_for(lines)
+            self.assertEqual(got[0], torn)               # the torn line, ended
+            self.assertEqual(json.loads(got[1])["requestPayload"], {"n": 7})
+            self.assertEqual(got[2:], [""])
+        finally:
+            self.assertEqual(spur.stop(), 0)
+
+
 if __name__ == "__main__":
     spurtest.run(__name__)
