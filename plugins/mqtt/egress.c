@@ -286,13 +286,13 @@ static enum spur_deliver mq_deliver(void *dest, const char *record, size_t len,
 out:
 	pthread_mutex_unlock(&m->lock);
 	if (queued)
-		spur_mq_wake(m);	/* the network thread writes it */
+		spur_mqtt_wake(m);	/* the network thread writes it */
 	mosquitto_property_free_all(&props);
 	free(topic);
 	return res;
 }
 
-void spur_mq_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+void spur_mqtt_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
 			const mosquitto_property *props)
 {
 	struct mq *m = obj;
@@ -385,7 +385,7 @@ static void mq_close(void *dest)
 	free(d);
 }
 
-const struct spur_destination spur_mq_destination = {
+const struct spur_destination spur_mqtt_destination = {
 	.struct_size = sizeof(struct spur_destination),
 	.scheme = "mqtt",
 	.open = mq_open,

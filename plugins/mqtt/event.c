@@ -28,7 +28,7 @@
  * again (at least once; an idempotency key, e.g. mqtt:NAME, makes that
  * once). A digest is remembered when the message comes back stored, and
  * every message of a connection has come back before the next connection
- * starts (spur_mq_drain), so a redelivery always meets it. Runs on the
+ * starts (spur_mqtt_drain), so a redelivery always meets it. Runs on the
  * network thread only; no lock.
  */
 #include <errno.h>
@@ -42,7 +42,7 @@
 /* --- small helpers ------------------------------------------------------- */
 
 
-char *spur_mq_base64(const void *data, size_t n)
+char *spur_mqtt_base64(const void *data, size_t n)
 {
 	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *s = data;
@@ -66,7 +66,7 @@ char *spur_mq_base64(const void *data, size_t n)
 
 /* Could one topic match both filters? Level by level: + matches a level,
  * # the rest. */
-bool spur_mq_filters_overlap(const char *a, const char *b)
+bool spur_mqtt_filters_overlap(const char *a, const char *b)
 {
 	for (;;) {
 		size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
@@ -104,7 +104,7 @@ static int64_t now_ms(void)
 	return spur_now_ns() / 1000000;
 }
 
-bool spur_mq_dedup_seen(struct mq *m, uint64_t d)
+bool spur_mqtt_dedup_seen(struct mq *m, uint64_t d)
 {
 	int64_t now = now_ms();
 	for (size_t i = 0; i < MQ_DEDUP_SLOTS; i++) {
@@ -119,7 +119,7 @@ bool spur_mq_dedup_seen(struct mq *m, uint64_t d)
 	return false;
 }
 
-void spur_mq_dedup_remember(struct mq *m, uint64_t d)
+void spur_mqtt_dedup_remember(struct mq *m, uint64_t d)
 {
 	int64_t now = now_ms();
 	struct mq_dedup_slot *best = NULL;
@@ -139,7 +139,7 @@ void spur_mq_dedup_remember(struct mq *m, uint64_t d)
 /* --- what the message says -------------------------------------------- */
 
 
-void spur_mq_in_fini(struct mq_in *in)
+void spur_mqtt_in_fini(struct mq_in *in)
 {
 	free(in->content_type);
 	free(in->response_topic);
@@ -152,7 +152,7 @@ void spur_mq_in_fini(struct mq_in *in)
 	free(in->event);
 }
 
-int spur_mq_read_props(struct mq_in *in)
+int spur_mqtt_read_props(struct mq_in *in)
 {
 	const mosquitto_property *p;
 	size_t cap = 0;
@@ -198,7 +198,7 @@ static json_t *str_or_empty(const char *s)
 	return j ? j : json_string("");
 }
 
-int spur_mq_build_event(struct mq *m, struct mq_in *in)
+int spur_mqtt_build_event(struct mq *m, struct mq_in *in)
 {
 	const struct mosquitto_message *msg = in->msg;
 	json_t *ev = json_object(), *props = json_object(), *up = json_object();
@@ -222,7 +222,7 @@ int spur_mq_build_event(struct mq *m, struct mq_in *in)
 		}
 	}
 	if (!in->utf8) {
-		char *b = spur_mq_base64(msg->payload, (size_t)msg->payloadlen);
+		char *b = spur_mqtt_base64(msg->payload, (size_t)msg->payloadlen);
 		if (!b)
 			goto out;
 		json_object_set_new(ev, "payload", json_string(b));
@@ -251,7 +251,7 @@ int spur_mq_build_event(struct mq *m, struct mq_in *in)
 	if (in->response_topic)
 		json_object_set_new(props, "responseTopic", str_or_empty(in->response_topic));
 	if (in->corr) {
-		char *b = spur_mq_base64(in->corr, in->corr_len);
+		char *b = spur_mqtt_base64(in->corr, in->corr_len);
 		if (!b)
 			goto out;
 		json_object_set_new(props, "correlationData", json_string(b));
@@ -272,7 +272,7 @@ out:
 	return rc;
 }
 
-uint64_t spur_mq_digest(const struct mq_in *in)
+uint64_t spur_mqtt_digest(const struct mq_in *in)
 {
 	const struct mosquitto_message *msg = in->msg;
 	uint64_t h = 0xcbf29ce484222325ULL;

@@ -13,7 +13,7 @@
  *          it returns once the event is in the store, in a group commit
  *          shared with the other submitters' events. The network thread
  *          writes the PUBACK libmosquitto queued only after every message
- *          handed over has come back (spur_mq_collect; see mqtt.c, the ack
+ *          handed over has come back (spur_mqtt_collect; see mqtt.c, the ack
  *          window). If the store cannot take it (disk full, draining)
  *          the socket is shut down when it comes back instead: the queued
  *          PUBACK is never written, the broker redelivers after the
@@ -231,7 +231,7 @@ static void respond(struct mq *m, struct mq_job *j, const char *body, size_t len
 						   request_id);
 	int rc = mosquitto_publish_v5(m->mosq, NULL, j->response_topic, (int)len, body, 1, false, p);
 	mosquitto_property_free_all(&p);
-	spur_mq_wake(m);	/* the network thread writes it */
+	spur_mqtt_wake(m);	/* the network thread writes it */
 	spur_counter_add(rc == MOSQ_ERR_SUCCESS ? m->c_out : m->c_dropped[MQ_DROP_UNANSWERED], 1);
 	if (rc != MOSQ_ERR_SUCCESS)
 		spur_log(m->host, SPUR_LOG_WARN, "mqtt: cannot answer on %s: %s", j->response_topic,
@@ -304,11 +304,11 @@ static void *worker_main(void *arg)
 
 static int submitters_start(struct mq *m);
 
-int spur_mq_workers_start(struct mq *m)
+int spur_mqtt_workers_start(struct mq *m)
 {
 	int src = submitters_start(m);
 	if (src < 0) {
-		spur_mq_workers_stop(m);
+		spur_mqtt_workers_stop(m);
 		return src;
 	}
 	m->workers = calloc((size_t)m->opt->workers, sizeof(*m->workers));
@@ -317,7 +317,7 @@ int spur_mq_workers_start(struct mq *m)
 	for (int64_t i = 0; i < m->opt->workers; i++) {
 		int rc = pthread_create(&m->workers[i], NULL, worker_main, m);
 		if (rc != 0) {
-			spur_mq_workers_stop(m);
+			spur_mqtt_workers_stop(m);
 			return -rc;
 		}
 		m->n_workers++;
@@ -327,7 +327,7 @@ int spur_mq_workers_start(struct mq *m)
 
 /* After the network thread ended: requests still queued are not run (their
  * callers time out, as with any lost request/response). */
-void spur_mq_workers_stop(struct mq *m)
+void spur_mqtt_workers_stop(struct mq *m)
 {
 	size_t dropped = 0;
 	pthread_mutex_lock(&m->lock);
@@ -384,7 +384,7 @@ void spur_mq_workers_stop(struct mq *m)
 
 /* --- async: the submitters ----------------------------------------------- */
 
-void spur_mq_wake(struct mq *m)
+void spur_mqtt_wake(struct mq *m)
 {
 	uint64_t one = 1;
 	if (m->wake_fd >= 0 && write(m->wake_fd, &one, sizeof(one)) < 0) {
@@ -420,7 +420,7 @@ static void *submitter_main(void *arg)
 			g->next = m->done;
 			m->done = g;
 			pthread_mutex_unlock(&m->store_lock);
-			spur_mq_wake(m);
+			spur_mqtt_wake(m);
 		}
 	}
 }
@@ -451,7 +451,7 @@ static int submitters_start(struct mq *m)
 	return 0;
 }
 
-void spur_mq_collect(struct mq *m)
+void spur_mqtt_collect(struct mq *m)
 {
 	uint64_t v;
 	if (read(m->wake_fd, &v, sizeof(v)) < 0) {
@@ -466,7 +466,7 @@ void spur_mq_collect(struct mq *m)
 		if (atomic_load(&g->failed))
 			refuse_ack(m, g->topic, "the store cannot take writes");
 		else if (g->qos > 0)
-			spur_mq_dedup_remember(m, g->digest);
+			spur_mqtt_dedup_remember(m, g->digest);
 		m->outstanding--;
 		free(g->topic);
 		free(g);
@@ -474,11 +474,11 @@ void spur_mq_collect(struct mq *m)
 	}
 }
 
-bool spur_mq_drain(struct mq *m)
+bool spur_mqtt_drain(struct mq *m)
 {
 	int64_t deadline = spur_now_ns() + 1500LL * 1000000;	/* when stopping: within MQ_JOIN_MS */
 	for (;;) {
-		spur_mq_collect(m);
+		spur_mqtt_collect(m);
 		if (m->outstanding == 0)
 			return true;
 		pthread_mutex_lock(&m->lock);
@@ -587,7 +587,7 @@ static void reject_oversized(struct mq *m, const struct mosquitto_message *msg,
 }
 
 /* Queue the async routes' stores for the submitters; the PUBACK
- * libmosquitto queued is written once they all ended (spur_mq_collect). */
+ * libmosquitto queued is written once they all ended (spur_mqtt_collect). */
 static void hand_to_stores(struct mq *m, const struct mosquitto_message *msg, uint64_t digest,
 			   struct mq_job *stores, size_t n_stores, bool failed)
 {
@@ -625,7 +625,7 @@ static void hand_to_stores(struct mq *m, const struct mosquitto_message *msg, ui
 	pthread_mutex_unlock(&m->store_lock);
 }
 
-void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+void spur_mqtt_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
 			const mosquitto_property *props)
 {
 	struct mq *m = obj;
@@ -654,13 +654,13 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 		reject_oversized(m, msg, marks);
 		return;
 	}
-	if (spur_mq_read_props(&in) < 0 || spur_mq_build_event(m, &in) < 0) {
+	if (spur_mqtt_read_props(&in) < 0 || spur_mqtt_build_event(m, &in) < 0) {
 		refuse_ack(m, msg->topic, "out of memory");
 		goto out;
 	}
 	if (msg->qos > 0) {
-		in.digest = spur_mq_digest(&in);
-		if (spur_mq_dedup_seen(m, in.digest)) {
+		in.digest = spur_mqtt_digest(&in);
+		if (spur_mqtt_dedup_seen(m, in.digest)) {
 			unsigned long n = atomic_fetch_add(&m->n_duplicates, 1) + 1;
 			spur_counter_add(m->c_dropped[MQ_DROP_DUPLICATE], 1);
 			spur_log(m->host, SPUR_LOG_INFO,
@@ -709,12 +709,12 @@ void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitt
 	if (failed)
 		refuse_ack(m, msg->topic, "the store cannot take writes");
 	else if (msg->qos > 0)
-		spur_mq_dedup_remember(m, in.digest);
+		spur_mqtt_dedup_remember(m, in.digest);
 out:
-	spur_mq_in_fini(&in);
+	spur_mqtt_in_fini(&in);
 }
 
-void spur_mq_metrics_init(struct mq *m)
+void spur_mqtt_metrics_init(struct mq *m)
 {
 	static const char *const reason[MQ_DROPS] = {
 		"unrouted", "oversized", "duplicate", "rejected", "unanswered",

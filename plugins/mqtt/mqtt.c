@@ -385,7 +385,7 @@ static int run_connection(struct mq *m)
 		int fd = mosquitto_socket(m->mosq);
 		if (fd < 0)
 			return MOSQ_ERR_NO_CONN;
-		spur_mq_collect(m);
+		spur_mqtt_collect(m);
 		bool clear = m->outstanding == 0;
 		if (clear && mosquitto_want_write(m->mosq) &&
 		    (rc = mosquitto_loop_write(m->mosq, 1)) != MOSQ_ERR_SUCCESS)
@@ -413,7 +413,7 @@ static int run_connection(struct mq *m)
  * redelivers what was not acknowledged). */
 static void goodbye(struct mq *m)
 {
-	if (!spur_mq_drain(m)) {
+	if (!spur_mqtt_drain(m)) {
 		int fd = mosquitto_socket(m->mosq);
 		if (fd >= 0)
 			shutdown(fd, SHUT_RDWR);
@@ -459,7 +459,7 @@ static void *net_main(void *arg)
 		on_disconnect(m->mosq, m, 0, NULL);	/* idempotent: readiness and waiters */
 		/* every message of this connection collected before the next one,
 		 * so that their redeliveries meet the de-dup ring */
-		if (!spur_mq_drain(m) || !backoff_wait(m))
+		if (!spur_mqtt_drain(m) || !backoff_wait(m))
 			break;
 	}
 	/* stopping: say goodbye (the session stays at the broker) */
@@ -525,7 +525,7 @@ static int build_subs(struct mq *m)
 	}
 	for (size_t i = 0; i < m->n_subs; i++)
 		for (size_t j = i + 1; j < m->n_subs; j++)
-			if (spur_mq_filters_overlap(m->subs[i].match, m->subs[j].match))
+			if (spur_mqtt_filters_overlap(m->subs[i].match, m->subs[j].match))
 				spur_log(m->host, SPUR_LOG_WARN,
 					 "mqtt: topic filters %s and %s overlap: a message matching both "
 					 "runs each route once", m->subs[i].filter, m->subs[j].filter);
@@ -611,7 +611,7 @@ static int mq_init(struct spur_host *host, const void *options, void **instance)
 		rc = -errno;
 		goto fail;
 	}
-	spur_mq_metrics_init(m);
+	spur_mqtt_metrics_init(m);
 	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
 			     m->v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
 	if (m->v5)
@@ -636,8 +636,8 @@ static int mq_init(struct spur_host *host, const void *options, void **instance)
 	}
 	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
-	mosquitto_message_v5_callback_set(m->mosq, spur_mq_on_message);
-	mosquitto_publish_v5_callback_set(m->mosq, spur_mq_on_publish);
+	mosquitto_message_v5_callback_set(m->mosq, spur_mqtt_on_message);
+	mosquitto_publish_v5_callback_set(m->mosq, spur_mqtt_on_publish);
 	mosquitto_subscribe_v5_callback_set(m->mosq, on_subscribe);
 	spur_host_set_ready(host, m, false, "mqtt broker not connected");
 	free(ca);
@@ -660,7 +660,7 @@ static int mq_start(void *instance)
 
 	if (!m->mosq)
 		return 0;
-	if ((rc = build_subs(m)) < 0 || (rc = spur_mq_workers_start(m)) < 0)
+	if ((rc = build_subs(m)) < 0 || (rc = spur_mqtt_workers_start(m)) < 0)
 		return rc;
 	if ((rc = pthread_create(&m->net, NULL, net_main, m)) != 0)
 		return -rc;
@@ -679,7 +679,7 @@ static void mq_stop(void *instance)
 	m->stopping = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	spur_mq_wake(m);		/* the network thread sees `stopping` */
+	spur_mqtt_wake(m);		/* the network thread sees `stopping` */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += MQ_JOIN_MS / 1000;
 	if (pthread_timedjoin_np(m->net, NULL, &ts) != 0) {
@@ -688,7 +688,7 @@ static void mq_stop(void *instance)
 		pthread_join(m->net, NULL);
 	}
 	m->started = false;
-	spur_mq_workers_stop(m);
+	spur_mqtt_workers_stop(m);
 	spur_log(m->host, SPUR_LOG_INFO,
 		 "mqtt: stopped: %lu message(s) received, %lu stored, %lu redelivery(ies) dropped, "
 		 "%lu refused, %lu oversized, %lu request(s) answered, %lu record(s) published",
@@ -747,6 +747,6 @@ SPUR_PLUGIN_EXPORT = {
 	.fini = mq_fini,
 	.start = mq_start,
 	.stop = mq_stop,
-	.destination = &spur_mq_destination,
+	.destination = &spur_mqtt_destination,
 	.route_options = mq_route_options,
 };

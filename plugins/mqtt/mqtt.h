@@ -130,22 +130,22 @@ struct mq {
 	atomic_ulong n_received, n_stored, n_duplicates, n_rejected, n_oversized,
 		n_requests, n_published, n_unrouted;
 
-	/* the same for GET /metrics (spur_mq_metrics_init; NULL when idle) */
+	/* the same for GET /metrics (spur_mqtt_metrics_init; NULL when idle) */
 	struct spur_counter *c_in, *c_out, *c_dropped[MQ_DROPS];
 	struct spur_gauge *g_connected;	/* spur_mqtt_connected: 0 or 1 */
 };
 
 /* ingress.c */
-void spur_mq_metrics_init(struct mq *m);	/* registers c_in .. g_connected */
-void spur_mq_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+void spur_mqtt_metrics_init(struct mq *m);	/* registers c_in .. g_connected */
+void spur_mqtt_on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
 			const mosquitto_property *props);
-int spur_mq_workers_start(struct mq *m);
-void spur_mq_workers_stop(struct mq *m);
+int spur_mqtt_workers_start(struct mq *m);
+void spur_mqtt_workers_stop(struct mq *m);
 /* Network thread: take the messages whose stores ended (PUBACKs may go
  * out once outstanding is 0); wait until none is left (false: stopping). */
-void spur_mq_collect(struct mq *m);
-bool spur_mq_drain(struct mq *m);
-void spur_mq_wake(struct mq *m);	/* any thread: the network thread looks again */
+void spur_mqtt_collect(struct mq *m);
+bool spur_mqtt_drain(struct mq *m);
+void spur_mqtt_wake(struct mq *m);	/* any thread: the network thread looks again */
 
 /* event.c: what a message says, read once on the network thread */
 struct mq_in {
@@ -165,21 +165,21 @@ struct mq_in {
 	size_t event_len;
 	uint64_t digest;
 };
-int spur_mq_read_props(struct mq_in *in);	/* content type .. user properties */
-int spur_mq_build_event(struct mq *m, struct mq_in *in);	/* in->event, in->payload, in->utf8 */
-uint64_t spur_mq_digest(const struct mq_in *in);	/* identifies a redelivery */
-void spur_mq_in_fini(struct mq_in *in);
+int spur_mqtt_read_props(struct mq_in *in);	/* content type .. user properties */
+int spur_mqtt_build_event(struct mq *m, struct mq_in *in);	/* in->event, in->payload, in->utf8 */
+uint64_t spur_mqtt_digest(const struct mq_in *in);	/* identifies a redelivery */
+void spur_mqtt_in_fini(struct mq_in *in);
 /* The redelivery ring m->dedup (network thread only). */
-bool spur_mq_dedup_seen(struct mq *m, uint64_t d);
-void spur_mq_dedup_remember(struct mq *m, uint64_t d);
+bool spur_mqtt_dedup_seen(struct mq *m, uint64_t d);
+void spur_mqtt_dedup_remember(struct mq *m, uint64_t d);
 
 /* egress.c */
-extern const struct spur_destination spur_mq_destination;
-void spur_mq_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+extern const struct spur_destination spur_mqtt_destination;
+void spur_mqtt_on_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
 			const mosquitto_property *props);
 
 /* Small shared helpers (event.c). */
-bool spur_mq_filters_overlap(const char *a, const char *b);
-char *spur_mq_base64(const void *data, size_t n);	/* caller frees */
+bool spur_mqtt_filters_overlap(const char *a, const char *b);
+char *spur_mqtt_base64(const void *data, size_t n);	/* caller frees */
 
 #endif

@@ -50,7 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zq.h"
+#include "zmq_priv.h"
 
 #define ZQ_TOPIC_MAX 1024
 
@@ -170,7 +170,7 @@ static void dest_free(struct zq_dest *d)
 	free(d->endpoint);
 	free(d->topic);
 	if (d->z)
-		spur_zq_unref(d->z);
+		spur_zmq_unref(d->z);
 	free(d);
 }
 
@@ -192,7 +192,7 @@ static int parse_uri(struct zq_dest *d, const char *uri, char *err, size_t errle
 			 "endpoint: ENDPOINT }", uri);
 		return -EINVAL;
 	}
-	d->endpoint = strdup(spur_zq_endpoint(rest, &d->bind));
+	d->endpoint = strdup(spur_zmq_endpoint(rest, &d->bind));
 	return d->endpoint ? 0 : -ENOMEM;
 }
 
@@ -210,7 +210,7 @@ static struct zq_dest *dest_new(struct zq *z)
 		free(d);
 		return NULL;
 	}
-	spur_zq_ref(z);
+	spur_zmq_ref(z);
 	d->z = z;
 	d->send_timeout_ms = z->opt->send_timeout_ms;
 	d->linger_ms = z->opt->linger_ms;
@@ -236,7 +236,7 @@ static int dest_connect(struct zq_dest *d, char *err, size_t errlen)
 			 "(use {function}, {version}, {condition}, {request_id})", d->topic, bad);
 		return -EINVAL;
 	}
-	if (!(ctx = spur_zq_context(d->z)) || !(d->sock = zmq_socket(ctx, d->type)))
+	if (!(ctx = spur_zmq_context(d->z)) || !(d->sock = zmq_socket(ctx, d->type)))
 		goto zfail;
 	if (set_int(d->sock, ZMQ_LINGER, (int)d->linger_ms) < 0 ||
 	    set_int(d->sock, ZMQ_SNDHWM, (int)d->hwm) < 0)
@@ -371,7 +371,7 @@ static void zq_close(void *dest)
 	dest_free(dest);
 }
 
-const struct spur_destination spur_zq_destination = {
+const struct spur_destination spur_zmq_destination = {
 	.struct_size = sizeof(struct spur_destination),
 	/* "zmq" is the type of named destinations; zmq:// itself is refused */
 	.scheme = "zmq+pub|zmq+push|zmq",

@@ -51,7 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zq.h"
+#include "zmq_priv.h"
 
 #define ZQ_BATCH 32			/* messages read per socket per poll round */
 #define ZQ_REJECT_KEEP 1024		/* bytes of an oversized message kept in its record */
@@ -373,7 +373,7 @@ static int open_route(struct zq *z, const struct spur_route *r, struct zq_route 
 	rt->json_only = payload && strcmp(payload, "json") == 0;
 	m += rt->type == ZMQ_SUB ? 4 : 5;
 	m += strspn(m, " \t");
-	if (!(rt->endpoint = strdup(spur_zq_endpoint(m, &rt->bind))))
+	if (!(rt->endpoint = strdup(spur_zmq_endpoint(m, &rt->bind))))
 		return -ENOMEM;
 	if (topic && rt->type != ZMQ_SUB)
 		spur_log(z->host, SPUR_LOG_WARN, "zmq: route at line %d: 'topic' applies to sub "
@@ -399,7 +399,7 @@ fail:;
 	return -(e ? e : EINVAL);
 }
 
-int spur_zq_source_start(struct zq *z)
+int spur_zmq_source_start(struct zq *z)
 {
 	size_t n = 0, count = spur_host_route_count(z->host);
 	char ctl[64];
@@ -446,7 +446,7 @@ fail:
 	return rc;
 }
 
-void spur_zq_source_stop(struct zq *z)
+void spur_zmq_source_stop(struct zq *z)
 {
 	if (!z->running)
 		return;

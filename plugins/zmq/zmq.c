@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "zq.h"
+#include "zmq_priv.h"
 
 static const struct spur_option zq_options_table[] = {
 	{ .type = SPUR_OPT_SIZE, .name = "max_message", .def = "256KiB",
@@ -60,7 +60,7 @@ static const struct spur_option zq_options_table[] = {
 	{ .name = NULL },
 };
 
-const char *spur_zq_endpoint(const char *s, bool *bind)
+const char *spur_zmq_endpoint(const char *s, bool *bind)
 {
 	if (strncmp(s, "bind:", 5) == 0) {
 		*bind = true;
@@ -73,7 +73,7 @@ const char *spur_zq_endpoint(const char *s, bool *bind)
 	return s;
 }
 
-void *spur_zq_context(struct zq *z)
+void *spur_zmq_context(struct zq *z)
 {
 	pthread_mutex_lock(&z->lock);
 	if (!z->ctx) {
@@ -88,12 +88,12 @@ void *spur_zq_context(struct zq *z)
 	return ctx;
 }
 
-void spur_zq_ref(struct zq *z)
+void spur_zmq_ref(struct zq *z)
 {
 	atomic_fetch_add(&z->refs, 1);
 }
 
-void spur_zq_unref(struct zq *z)
+void spur_zmq_unref(struct zq *z)
 {
 	if (atomic_fetch_sub(&z->refs, 1) != 1)
 		return;
@@ -123,12 +123,12 @@ static int zq_init(struct spur_host *host, const void *options, void **instance)
 static int zq_start(void *instance)
 {
 	struct zq *z = instance;
-	if (!spur_zq_context(z)) {
+	if (!spur_zmq_context(z)) {
 		int e = errno ? errno : ENOMEM;
 		spur_log(z->host, SPUR_LOG_ERROR, "zmq: no context: %s", zmq_strerror(e));
 		return -e;
 	}
-	return spur_zq_source_start(z);
+	return spur_zmq_source_start(z);
 }
 
 static void zq_stop(void *instance)
@@ -136,7 +136,7 @@ static void zq_stop(void *instance)
 	struct zq *z = instance;
 	if (!z->running)
 		return;
-	spur_zq_source_stop(z);
+	spur_zmq_source_stop(z);
 	spur_log(z->host, SPUR_LOG_INFO,
 		 "zmq: routes stopped: %lu message(s) received, %lu stored, %lu refused, "
 		 "%lu dropped at stop", atomic_load(&z->n_received), atomic_load(&z->n_stored),
@@ -149,7 +149,7 @@ static void zq_fini(void *instance)
 	if (!z)
 		return;
 	zq_stop(z);		/* no-op after the host's stop() */
-	spur_zq_unref(z);
+	spur_zmq_unref(z);
 }
 
 /* The keys of a zmq route beside the core's (read with spur_route_option). */
@@ -175,6 +175,6 @@ SPUR_PLUGIN_EXPORT = {
 	.fini = zq_fini,
 	.start = zq_start,
 	.stop = zq_stop,
-	.destination = &spur_zq_destination,
+	.destination = &spur_zmq_destination,
 	.route_options = zq_route_options,
 };

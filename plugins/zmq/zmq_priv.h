@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * zq.h - what the files of the zmq plugin share: the instance, its
+ * zmq_priv.h - what the files of the zmq plugin share: the instance, its
  * options, and the entry points of source.c (routes: pull and sub
  * sockets, one receiver thread) and dest.c (records out: zmq+pub:// and
  * zmq+push://). zmq.c owns the options, the libzmq context and the life
  * cycle; see its top comment for who closes what.
  */
-#ifndef SPUR_ZQ_H
-#define SPUR_ZQ_H
+#ifndef SPUR_ZMQ_H
+#define SPUR_ZMQ_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,17 +49,17 @@ struct zq {
 };
 
 /* zmq.c */
-void *spur_zq_context(struct zq *z);	/* created on first use; NULL (errno) on failure */
-void spur_zq_ref(struct zq *z);
-void spur_zq_unref(struct zq *z);
+void *spur_zmq_context(struct zq *z);	/* created on first use; NULL (errno) on failure */
+void spur_zmq_ref(struct zq *z);
+void spur_zmq_unref(struct zq *z);
 /* "bind:" / "connect:" prefix of an endpoint: sets *bind, returns the rest. */
-const char *spur_zq_endpoint(const char *s, bool *bind);
+const char *spur_zmq_endpoint(const char *s, bool *bind);
 
 /* source.c */
-int spur_zq_source_start(struct zq *z);
-void spur_zq_source_stop(struct zq *z);
+int spur_zmq_source_start(struct zq *z);
+void spur_zmq_source_stop(struct zq *z);
 
 /* dest.c */
-extern const struct spur_destination spur_zq_destination;
+extern const struct spur_destination spur_zmq_destination;
 
 #endif
