@@ -716,6 +716,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "http",
 	.version = "0.1.0",
 	.description = "HTTP source: Lambda Invoke API, webhook routes, admin API, health (libmicrohttpd)",

@@ -170,6 +170,7 @@ enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connecti
 	struct spur_attr attrs[HTTP_MAX_ATTRS];
 	const struct spur_invoke_args args = {
 		.struct_size = sizeof(struct spur_invoke_args),
+		.attr_size = sizeof(struct spur_attr),
 		.target = rq->target,
 		.qualifier = rq->qualifier,
 		.payload = rq->len ? rq->body : NULL,

@@ -355,6 +355,7 @@ struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payl
 	const struct http_route *route = rq->route;
 	const struct spur_invoke_args args = {
 		.struct_size = sizeof(struct spur_invoke_args),
+		.attr_size = sizeof(struct spur_attr),
 		.target = route->target,
 		.qualifier = NULL,
 		.payload = payload,

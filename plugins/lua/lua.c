@@ -695,6 +695,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "lua",
 	.version = "0.1.0",
 	.description = "Lua 5.4 handlers in sandboxed, warm execution contexts",

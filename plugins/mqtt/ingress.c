@@ -112,6 +112,7 @@ static int store_async(struct mq *m, const struct mq_job *j)
 	const struct spur_route *r = j->route;
 	struct spur_invoke_args a = {
 		.struct_size = sizeof(a),
+		.attr_size = sizeof(struct spur_attr),
 		.target = spur_route_target(r),
 		.payload = j->event,
 		.payload_len = j->event_len,
@@ -244,6 +245,7 @@ static void run_job(struct mq *m, struct mq_job *j)
 {
 	struct spur_invoke_args a = {
 		.struct_size = sizeof(a),
+		.attr_size = sizeof(struct spur_attr),
 		.target = spur_route_target(j->route),
 		.payload = j->event,
 		.payload_len = j->event_len,

@@ -737,6 +737,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "mqtt",
 	.version = "0.1.0",
 	.description = "MQTT routes (async and MQTT 5 request/response) and the mqtt:// destination (libmosquitto)",

@@ -442,6 +442,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "native",
 	.version = "0.1.0",
 	.description = "native handlers (shared objects, spur/handler.h), in-process "

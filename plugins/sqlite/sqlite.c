@@ -658,6 +658,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "sqlite",
 	.version = "0.1.0",
 	.description = "store: queues and idempotency keys in one SQLite file (WAL, group commit)",

@@ -611,6 +611,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "webhook",
 	.version = "0.1.0",
 	.description = "http:// and https:// destination: records POSTed as JSON or CloudEvents, "

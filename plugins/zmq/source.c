@@ -134,6 +134,7 @@ static int deliver_event(struct zq *z, struct zq_route *rt, const char *event, s
 {
 	const struct spur_invoke_args a = {
 		.struct_size = sizeof(a),
+		.attr_size = sizeof(struct spur_attr),
 		.target = spur_route_target(rt->r),
 		.payload = event,
 		.payload_len = len,

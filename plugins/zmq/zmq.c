@@ -165,6 +165,7 @@ SPUR_PLUGIN_EXPORT = {
 	.abi_major = SPUR_ABI_MAJOR,
 	.abi_minor = SPUR_ABI_MINOR,
 	.struct_size = sizeof(struct spur_plugin),
+	.option_size = sizeof(struct spur_option),
 	.name = "zmq",
 	.version = "0.1.0",
 	.description = "ZeroMQ routes (pull, sub) and destinations (zmq+pub://, zmq+push://) (libzmq)",

@@ -64,6 +64,60 @@ static const char *role_problem(const struct spur_plugin *d)
 	return NULL;
 }
 
+/* ABI 1.0's struct spur_option, the stride of a plugin that names none. */
+#define OPTION_SIZE_1_0 SIZE_UPTO(struct spur_option, choices)
+
+/* A table of `stride`-byte elements as host-sized ones: each element's
+ * first min(stride, ours) bytes, the rest zero, up to the NULL name. */
+static struct spur_option *copy_table(const struct spur_option *t, size_t stride)
+{
+	size_t n = 0;
+	while (((const struct spur_option *)((const char *)t + n * stride))->name)
+		n++;
+	struct spur_option *c = calloc(n + 1, sizeof(*c));
+	for (size_t i = 0; c && i < n; i++)
+		memcpy(&c[i], (const char *)t + i * stride,
+		       stride < sizeof(*c) ? stride : sizeof(*c));
+	return c;
+}
+
+/* Read every option table of the plugin with the stride it was built
+ * with (spur_plugin.option_size), into host-owned copies when that is
+ * not ours. With the stride ours (every plugin so far) nothing is copied. */
+static int normalize_tables(struct spur_loaded_plugin *p)
+{
+	size_t stride = p->desc.option_size ? p->desc.option_size : OPTION_SIZE_1_0;
+	if (stride == sizeof(struct spur_option))
+		return 0;
+	const struct spur_option **tables[] = {
+		&p->desc.options, &p->desc.route_options, &p->desc.function_options,
+	};
+	for (size_t i = 0; i < SPUR_ARRAY_SIZE(tables); i++) {
+		if (!*tables[i])
+			continue;
+		struct spur_option *c = copy_table(*tables[i], stride);
+		if (!c)
+			return -ENOMEM;
+		p->owned[p->n_owned++] = c;
+		*tables[i] = c;
+	}
+	const struct spur_destination *d = p->desc.destination;
+	if (d && SPUR_HAS_MEMBER(d, struct spur_destination, options) && d->options) {
+		struct spur_destination *dc = calloc(1, sizeof(*dc));
+		struct spur_option *c = dc ? copy_table(d->options, stride) : NULL;
+		if (!c) {
+			free(dc);
+			return -ENOMEM;
+		}
+		memcpy(dc, d, d->struct_size < sizeof(*dc) ? d->struct_size : sizeof(*dc));
+		dc->options = c;
+		p->owned[p->n_owned++] = c;
+		p->owned[p->n_owned++] = dc;
+		p->desc.destination = dc;
+	}
+	return 0;
+}
+
 struct spur_plugin_set {
 	size_t n, cap;
 	struct spur_loaded_plugin *v;
@@ -100,6 +154,10 @@ int spur_plugin_open(const char *path, struct spur_loaded_plugin *out,
 		snprintf(why, len, "%s: descriptor lacks a name or init()", path);
 		goto fail;
 	}
+	if (normalize_tables(out) < 0) {
+		snprintf(why, len, "%s: out of memory", path);
+		goto fail;
+	}
 	const char *role = role_problem(&out->desc);
 	if (role) {
 		snprintf(why, len, "%s: %s", path, role);
@@ -113,6 +171,8 @@ int spur_plugin_open(const char *path, struct spur_loaded_plugin *out,
 	}
 	return 0;
 fail:
+	for (size_t k = 0; k < out->n_owned; k++)
+		free(out->owned[k]);
 	dlclose(dl);
 	memset(out, 0, sizeof(*out));
 	return -EINVAL;
@@ -252,16 +312,23 @@ int spur_plugins_load(const struct spur_strlist *dirs, FILE *err,
 	return 0;
 }
 
+void spur_plugin_close(struct spur_loaded_plugin *p)
+{
+	if (p->dl && !getenv("SPUR_NO_DLCLOSE"))
+		dlclose(p->dl);
+	free(p->path);
+	free(p->options);
+	for (size_t k = 0; k < p->n_owned; k++)
+		free(p->owned[k]);
+	memset(p, 0, sizeof(*p));
+}
+
 void spur_plugins_free(struct spur_plugin_set *set)
 {
 	if (!set)
 		return;
-	for (size_t i = 0; i < set->n; i++) {
-		if (set->v[i].dl && !getenv("SPUR_NO_DLCLOSE"))
-			dlclose(set->v[i].dl);
-		free(set->v[i].path);
-		free(set->v[i].options);
-	}
+	for (size_t i = 0; i < set->n; i++)
+		spur_plugin_close(&set->v[i]);
 	free(set->v);
 	free(set);
 }

@@ -25,6 +25,8 @@ struct spur_loaded_plugin {
 	void *options;			/* options_size bytes, parsed from config */
 	void *instance;			/* NULL until init */
 	bool started;
+	size_t n_owned;			/* tables copied at load (normalize_tables) */
+	void *owned[5];
 };
 
 /* Load every plugin found. Refused modules are reported on `err` and make
@@ -40,5 +42,8 @@ struct spur_loaded_plugin *spur_plugins_at(struct spur_plugin_set *set, size_t i
  * (dl handle open) and returns 0, or -EINVAL with a message in `why`. */
 int spur_plugin_open(const char *path, struct spur_loaded_plugin *out,
 		     char *why, size_t len);
+/* Release what spur_plugin_open made: the copied tables, the path, the
+ * module (kept mapped when SPUR_NO_DLCLOSE is set, for leak reports). */
+void spur_plugin_close(struct spur_loaded_plugin *p);
 
 #endif

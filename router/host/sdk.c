@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "async.h"
@@ -141,13 +142,36 @@ SPUR_API int spur_route_line(const struct spur_route *r)
 	return r->cfg->line;
 }
 
+/* ABI 1.0's struct spur_attr, the stride of a caller that names none. */
+#define ATTR_SIZE_1_0 (offsetof(struct spur_attr, value_len) + sizeof(size_t))
+
 SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 					 const struct spur_invoke_args *args)
 {
 	bool has_route = args->struct_size >= offsetof(struct spur_invoke_args, route) +
 					       sizeof(args->route);
-	return spur_intake_invoke(host->intake, args,
-				  has_route && args->route ? args->route->cfg : NULL);
+	const struct spur_route_config *route = has_route && args->route ? args->route->cfg : NULL;
+	bool has_attrs = args->struct_size >= offsetof(struct spur_invoke_args, n_attrs) +
+					       sizeof(args->n_attrs);
+	size_t stride = SPUR_HAS_MEMBER(args, struct spur_invoke_args, attr_size) &&
+			args->attr_size ? args->attr_size : ATTR_SIZE_1_0;
+	if (!has_attrs || !args->attrs || !args->n_attrs || stride == sizeof(struct spur_attr))
+		return spur_intake_invoke(host->intake, args, route);
+	/* attributes of another layout: read with the caller's stride */
+	struct spur_attr *attrs = calloc(args->n_attrs, sizeof(*attrs));
+	struct spur_invoke_args a = { 0 };
+	if (!attrs)
+		return NULL;
+	for (size_t i = 0; i < args->n_attrs; i++)
+		memcpy(&attrs[i], (const char *)args->attrs + i * stride,
+		       stride < sizeof(*attrs) ? stride : sizeof(*attrs));
+	memcpy(&a, args, args->struct_size < sizeof(a) ? args->struct_size : sizeof(a));
+	a.struct_size = sizeof(a);
+	a.attrs = attrs;
+	a.attr_size = sizeof(*attrs);
+	struct spur_result *r = spur_intake_invoke(host->intake, &a, route);
+	free(attrs);
+	return r;
 }
 
 SPUR_API int spur_queue_send(struct spur_host *host, const char *queue, const void *body,

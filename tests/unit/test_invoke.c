@@ -240,7 +240,18 @@ START_TEST(plugin_abi_checks)
 	ck_assert_int_eq(spur_plugin_open(path, &p, why, sizeof(why)), 0);
 	ck_assert_str_eq(p.desc.name, "lua");
 	ck_assert(p.desc.roles & SPUR_ROLE_RUNTIME);
-	free(p.path);
+	spur_plugin_close(&p);
+	/* tables with a wider element (a later SDK): read with its stride */
+	snprintf(path, sizeof(path), "%s/tests/unit/wide.so", root);
+	ck_assert_int_eq(spur_plugin_open(path, &p, why, sizeof(why)), 0);
+	ck_assert_str_eq(p.desc.options[0].name, "alpha");
+	ck_assert_str_eq(p.desc.options[1].name, "beta");
+	ck_assert_str_eq(p.desc.options[1].def, "2s");
+	ck_assert_int_eq(p.desc.options[1].type, SPUR_OPT_DURATION);
+	ck_assert_ptr_null(p.desc.options[2].name);
+	ck_assert_str_eq(p.desc.route_options[0].name, "gamma");
+	ck_assert_ptr_null(p.desc.route_options[1].name);
+	spur_plugin_close(&p);
 }
 END_TEST
 

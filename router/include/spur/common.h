@@ -33,9 +33,11 @@ extern "C" {
  *        (no plugin called it; runtimes parse spur_invocation_payload)
  *   1.2  struct spur_plugin: route_options, function_options (a source's
  *        route keys and a runtime's function keys, declared, checked at
- *        load; the core schema names no plugin's keys) */
+ *        load; the core schema names no plugin's keys)
+ *   1.3  struct spur_plugin: option_size; struct spur_invoke_args:
+ *        attr_size (the element sizes of the arrays a plugin hands over) */
 #define SPUR_ABI_MAJOR 1
-#define SPUR_ABI_MINOR 2
+#define SPUR_ABI_MINOR 3
 
 /* Does `p`, a struct of type T that starts with `uint32_t struct_size`
  * and was built by the other side for any minor version, carry `member`? */

@@ -73,6 +73,9 @@ struct spur_invoke_args {
 	 * json:/payload key sources read this, so a retried request matches. */
 	const void *raw_body;
 	size_t raw_body_len;
+	/* ABI 1.3: sizeof(struct spur_attr) as the caller was built: attrs
+	 * are read with this stride. 0: ABI 1.0's size. */
+	uint32_t attr_size;
 };
 
 /* Run one invocation. Always returns a result (NULL only when out of

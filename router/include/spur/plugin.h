@@ -92,6 +92,13 @@ struct spur_plugin {
 	 *                     isolation) */
 	const struct spur_option *route_options;
 	const struct spur_option *function_options;
+
+	/* ABI 1.3: sizeof(struct spur_option) as this plugin was built, for
+	 * every option table it hands over (options, route_options,
+	 * function_options, its destination's options); the host reads the
+	 * tables with that stride, so appending a member to struct spur_option
+	 * does not misread older plugins. 0: ABI 1.0's size. */
+	uint32_t option_size;
 };
 
 /* Use once per plugin, at file scope:
