@@ -255,6 +255,45 @@ START_TEST(plugin_abi_checks)
 }
 END_TEST
 
+/* Attributes from a caller built with a wider struct spur_attr (a later
+ * SDK): read with its attr_size stride, the traceparent reaches the run. */
+START_TEST(attrs_with_a_wider_element)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_write(&h, "t.lua", "function handle(e, ctx) return { tp = ctx.trace and "
+		      "ctx.trace.traceparent or 'none' } end\n");
+	ck_assert(harness_load_yaml(&h, "log: { level: error }\nfunctions:\n"
+				    "  t: { runtime: lua, code: t.lua }\n") == 0);
+	struct wide_attr {
+		struct spur_attr a;
+		uint64_t appended_later;
+	} attrs[2] = {
+		{ .a = { .name = "x-other", .value = "1", .value_len = 1 }, .appended_later = 7 },
+		{ .a = { .name = "traceparent",
+			 .value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+			 .value_len = 55 }, .appended_later = 7 },
+	};
+	struct spur_invoke_args a = {
+		.struct_size = sizeof(a),
+		.attr_size = sizeof(attrs[0]),
+		.target = "t",
+		.payload = "{}",
+		.payload_len = 2,
+		.mode = SPUR_MODE_SYNC,
+		.source = "test",
+		.attrs = &attrs[0].a,
+		.n_attrs = 2,
+	};
+	struct spur_result *r = spur_invoke(h.host, &a);
+	ck_assert_int_eq(spur_result_status(r), SPUR_STATUS_OK);
+	ck_assert_msg(strstr(harness_body(r), "00-4bf92f3577b34da6a3ce929d0e0e4736") != NULL, "%s",
+		      harness_body(r));
+	spur_result_free(r);
+	harness_fini(&h);
+}
+END_TEST
+
 START_TEST(check_reports_init_error)
 {
 	struct harness h;
@@ -296,6 +335,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, reserved_one_throttles_second);
 	tcase_add_test(tc, idle_contexts_reaped_on_injected_clock);
 	tcase_add_test(tc, plugin_abi_checks);
+	tcase_add_test(tc, attrs_with_a_wider_element);
 	tcase_add_test(tc, check_reports_init_error);
 	tcase_add_test(tc, syntax_error_names_file_and_line);
 	suite_add_tcase(s, tc);
