@@ -158,16 +158,22 @@ class Zmq(unittest.TestCase):
     def queues(self):
         return spurtest.queues(self.spur)
 
+    @staticmethod
+    def recv_records(sock, n):
+        """Up to n records, until the socket's receive timeout."""
+        got = []
+        for _ in range(n):
+            try:
+                got.append(json.loads(sock.recv()))
+            except zmq.Again:
+                break
+        return got
+
     def test_1_push_destination(self):
         pull = self.socket(zmq.PULL)
         pull.bind("tcp://127.0.0.1:%d" % P["push"])
         ids = [self.event("pushed", {"n": n}) for n in range(5)]
-        got = []
-        for _ in ids:
-            try:
-                got.append(json.loads(pull.recv()))
-            except zmq.Again:
-                break
+        got = self.recv_records(pull, len(ids))
         self.assertEqual(sorted(request_id(r) for r in got), sorted(ids), self.spur.log())
         for r in got:
             self.assertEqual(r["requestContext"]["condition"], "Success")
@@ -181,12 +187,7 @@ class Zmq(unittest.TestCase):
         pull = self.socket(zmq.PULL)
         pull.bind("tcp://127.0.0.1:%d" % P["work"])
         ids = [self.event("worked", {"n": n}) for n in range(3)]
-        got = []
-        for _ in ids:
-            try:
-                got.append(json.loads(pull.recv()))
-            except zmq.Again:
-                break
+        got = self.recv_records(pull, len(ids))
         self.assertEqual(sorted(request_id(r) for r in got), sorted(ids), self.spur.log())
         self.assertIn("zmq: destination push tcp://127.0.0.1:%d (connected)" % P["work"],
                       self.spur.log())

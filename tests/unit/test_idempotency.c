@@ -22,7 +22,7 @@
 #include "idempotency.h"
 #include "invoke.h"
 #include "layer_host.h"
-#include "layer_runtime.h"
+#include "layer_core.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "run.h"
@@ -188,12 +188,7 @@ static const char config_yaml[] =
 /* What `spur serve` wires below the API, without its sources. */
 struct fixture {
 	struct layer_host h;
-	struct layer_runtime *rt;
-	struct spur_metrics *metrics;
-	struct spur_registry_ref registry;
-	struct spur_registry_env env;
-	struct spur_exec *exec;
-	struct spur_outbox *ob;
+	struct layer_core core;
 	struct spur_async *async;
 	struct spur_intake *in;
 };
@@ -207,61 +202,25 @@ static void setup(struct fixture *f)
 	layer_write(&f->h, "fail.txt", "fail\n");
 	layer_write(&f->h, "echo.txt", "echo\n");
 	ck_assert_msg(layer_config(&f->h, config_yaml) == 0, "%s", f->h.errors);
-	const struct spur_config *cfg = f->h.cfg;
 	layer_store_open(&f->h);
-	f->rt = layer_runtime_new();
-	f->metrics = spur_metrics_new();
-	f->exec = spur_exec_new(&(struct spur_exec_env){
-		.registry = &f->registry, .log = &f->h.log, .state_dir = cfg->state_dir,
-		.arn_region = cfg->arn_region, .arn_account = cfg->arn_account,
-	});
-	ck_assert_ptr_nonnull(f->exec);
-	f->env = (struct spur_registry_env){
-		.config_file = cfg->file, .state_dir = cfg->state_dir, .log = &f->h.log,
-		.metrics = f->metrics, .runtime = layer_runtime_lookup, .runtime_ud = f->rt,
-		.pools = &spur_exec_pool_ops, .pools_ud = f->exec,
-		.store = f->h.store, .store_instance = f->h.si,
-	};
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *err = open_memstream(&buf, &len);
-	struct spur_registry *reg = spur_registry_new(&f->env, cfg, NULL, err);
-	int rc = reg ? spur_versions_load(reg, err) : -1;
-	fclose(err);
-	ck_assert_msg(reg && rc == 0, "%s", buf ? buf : "");
-	free(buf);
-	atomic_store(&f->registry.current, reg);
-	ck_assert_int_eq(spur_exec_start(f->exec), 0);
-	f->ob = spur_outbox_new(&(struct spur_outbox_env){
-		.store = f->h.store, .store_instance = f->h.si, .log = &f->h.log,
-		.metrics = f->metrics, .config = cfg,
-	});
+	layer_core_start(&f->core, &f->h);
 	f->async = spur_async_new(&(struct spur_async_env){
-		.store = f->h.store, .store_instance = f->h.si, .outbox = f->ob, .exec = f->exec,
-		.registry = &f->registry, .log = &f->h.log, .metrics = f->metrics,
+		.store = f->h.store, .store_instance = f->h.si, .outbox = f->core.ob,
+		.exec = f->core.exec, .registry = &f->core.registry, .log = &f->h.log, .metrics = f->core.metrics,
 	});
 	f->in = spur_intake_new(&(struct spur_intake_env){
-		.exec = f->exec, .registry = &f->registry, .log = &f->h.log, .metrics = f->metrics,
+		.exec = f->core.exec, .registry = &f->core.registry, .log = &f->h.log, .metrics = f->core.metrics,
 	});
-	ck_assert(f->ob && f->async && f->in);
+	ck_assert(f->core.ob && f->async && f->in);
 	spur_intake_attach(f->in, f->h.store, f->h.si, f->async, NULL);
 }
 
 static void teardown(struct fixture *f)
 {
 	spur_async_stop(f->async);
-	spur_outbox_stop(f->ob);
 	spur_async_free(f->async);
-	spur_outbox_free(f->ob);
-	layer_store_close(&f->h);
-	spur_exec_stop(f->exec);
-	struct spur_registry *reg = spur_registry_current(&f->registry);
-	spur_fn_free_all(spur_registry_all(reg));
-	spur_registry_free(reg);
 	spur_intake_free(f->in);
-	spur_exec_free(f->exec);
-	layer_runtime_free(f->rt);
-	spur_metrics_free(f->metrics);
+	layer_core_stop(&f->core, &f->h);
 	layer_fini(&f->h);
 	layer_clock_stop();
 }
@@ -309,7 +268,7 @@ static char *stored(struct fixture *f, const char *fn, const char *key)
 
 static bool rendered(struct fixture *f, const char *line)
 {
-	char *text = spur_metrics_render_text(f->metrics, NULL);
+	char *text = spur_metrics_render_text(f->core.metrics, NULL);
 	bool found = strstr(text, line) != NULL;
 	free(text);
 	return found;
@@ -341,7 +300,7 @@ START_TEST(sync_answers_are_replayed)
 	struct spur_result *r = call(&f, "pay", SPUR_MODE_SYNC, "k1", "{\"amount\":5}");
 	ck_assert_str_eq(spur_result_body(r, NULL), "{\"ok\":true}");
 	expect(r, SPUR_STATUS_OK, false, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "pay"), 1);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "pay"), 1);
 	char *v = stored(&f, "pay", "k1");
 	ck_assert_ptr_nonnull(v);
 	ck_assert_ptr_nonnull(strstr(v, "\"state\":\"done\""));
@@ -351,19 +310,19 @@ START_TEST(sync_answers_are_replayed)
 	r = call(&f, "pay", SPUR_MODE_SYNC, "k1", "{\"amount\":5}");	/* a retry */
 	ck_assert_str_eq(spur_result_body(r, NULL), "{\"ok\":true}");
 	expect(r, SPUR_STATUS_OK, true, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "pay"), 1);	/* did not run */
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "pay"), 1);	/* did not run */
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "k1", "{\"amount\":6}"), SPUR_STATUS_MISMATCH,
 	       false, "IdempotencyKeyMismatch");
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "k2", "{\"amount\":6}"), SPUR_STATUS_OK, false, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "pay"), 2);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "pay"), 2);
 	/* keys are per function: plain has no key source and runs every time */
 	expect(call(&f, "plain", SPUR_MODE_SYNC, "k1", "{}"), SPUR_STATUS_OK, false, NULL);
 	expect(call(&f, "plain", SPUR_MODE_SYNC, "k1", "{}"), SPUR_STATUS_OK, false, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "plain"), 2);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "plain"), 2);
 	expect(call(&f, "pay", SPUR_MODE_SYNC, NULL, "{}"), SPUR_STATUS_OK, false, NULL);
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "bad\x01key", "{}"), SPUR_STATUS_BAD_REQUEST, false,
 	       "InvalidParameterValueException");
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "pay"), 3);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "pay"), 3);
 	ck_assert(rendered(&f, "spur_idempotent_replays_total{function=\"pay\"} 1\n"));
 
 	/* kept for the ttl (1 h), on the injected clock */
@@ -371,7 +330,7 @@ START_TEST(sync_answers_are_replayed)
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "k1", "{\"amount\":5}"), SPUR_STATUS_OK, true, NULL);
 	layer_clock_advance(2000000);
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "k1", "{\"amount\":5}"), SPUR_STATUS_OK, false, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "pay"), 4);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "pay"), 4);
 	teardown(&f);
 }
 END_TEST
@@ -396,11 +355,11 @@ START_TEST(a_held_key_is_409_and_an_error_drops_it)
 	       "IdempotencyKeyInProgress");
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "busy", "{}"), SPUR_STATUS_MISMATCH, false,
 	       "IdempotencyKeyMismatch");
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 0);
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 0);
 	/* the hold ends at its deadline: then the key is free */
 	layer_clock_advance(3001LL * 1000000);
 	expect(call(&f, "pay", SPUR_MODE_SYNC, "busy", payload), SPUR_STATUS_OK, false, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "pay"), 1);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "pay"), 1);
 
 	/* a function error keeps nothing: the retry runs again */
 	struct spur_result *r = call(&f, "flaky", SPUR_MODE_SYNC, "f1", "{}");
@@ -410,7 +369,7 @@ START_TEST(a_held_key_is_409_and_an_error_drops_it)
 	r = call(&f, "flaky", SPUR_MODE_SYNC, "f1", "{}");
 	ck_assert_str_eq(spur_result_function_error(r), "Unhandled");
 	expect(r, SPUR_STATUS_OK, false, NULL);
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "flaky"), 2);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "flaky"), 2);
 	teardown(&f);
 }
 END_TEST
@@ -462,15 +421,15 @@ START_TEST(async_events_are_stored_once_per_key)
 	/* a restart: the workers of a new async queue find one event and run it */
 	spur_async_free(f.async);
 	f.async = spur_async_new(&(struct spur_async_env){
-		.store = f.h.store, .store_instance = f.h.si, .outbox = f.ob, .exec = f.exec,
-		.registry = &f.registry, .log = &f.h.log, .metrics = f.metrics,
+		.store = f.h.store, .store_instance = f.h.si, .outbox = f.core.ob, .exec = f.core.exec,
+		.registry = &f.core.registry, .log = &f.h.log, .metrics = f.core.metrics,
 	});
 	ck_assert_ptr_nonnull(f.async);
 	spur_intake_attach(f.in, f.h.store, f.h.si, f.async, NULL);
 	ck_assert_int_eq(spur_async_start(f.async), 0);
 	ck_assert(layer_logged(&f.h, "async: 1 stored event(s) resumed"));
-	ck_assert(layer_runtime_wait(f.rt, 1, 10000));
-	char *payload = layer_runtime_payload(f.rt, 0);
+	ck_assert(layer_runtime_wait(f.core.rt, 1, 10000));
+	char *payload = layer_runtime_payload(f.core.rt, 0);
 	ck_assert_str_eq(payload, "{\"n\":1}");
 	free(payload);
 	/* the key still answers with the first event's id */
@@ -478,7 +437,7 @@ START_TEST(async_events_are_stored_once_per_key)
 	ck_assert_str_eq(spur_result_request_id(r), first);
 	expect(r, SPUR_STATUS_ACCEPTED, true, NULL);
 	layer_sleep_ms(20);
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 1);
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 1);
 	teardown(&f);
 }
 END_TEST
@@ -503,7 +462,7 @@ START_TEST(a_route_keys_on_the_raw_body)
 		ck_assert_str_eq(spur_result_body(r, NULL), envelopes[0]);	/* the first answer */
 		expect(r, SPUR_STATUS_OK, i == 1, NULL);
 	}
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "plain"), 1);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "plain"), 1);
 	char *v = stored(&f, "plain", "order-1");
 	char fp[65];
 	spur_idem_fingerprint(raw, strlen(raw), fp);

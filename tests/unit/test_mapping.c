@@ -22,7 +22,7 @@
 #include "config.h"
 #include "function.h"
 #include "layer_host.h"
-#include "layer_runtime.h"
+#include "layer_core.h"
 #include "mapping.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -66,12 +66,7 @@ static const char config_yaml[] =
 /* What `spur serve` wires at these layers, minus async and intake. */
 struct fixture {
 	struct layer_host h;
-	struct layer_runtime *rt;
-	struct spur_metrics *metrics;
-	struct spur_registry_ref registry;
-	struct spur_registry_env env;
-	struct spur_exec *exec;
-	struct spur_outbox *ob;
+	struct layer_core core;
 	struct spur_mappings *maps;
 	struct spur_builtin_dests builtins;
 };
@@ -86,61 +81,27 @@ static void setup(struct fixture *f)
 	ck_assert_msg(layer_config(&f->h, config_yaml) == 0, "%s", f->h.errors);
 	const struct spur_config *cfg = f->h.cfg;
 	layer_store_open(&f->h);
-	f->rt = layer_runtime_new();
-	f->metrics = spur_metrics_new();
-	f->exec = spur_exec_new(&(struct spur_exec_env){
-		.registry = &f->registry, .log = &f->h.log, .state_dir = cfg->state_dir,
-		.arn_region = cfg->arn_region, .arn_account = cfg->arn_account,
-	});
-	ck_assert_ptr_nonnull(f->exec);
-	f->env = (struct spur_registry_env){
-		.config_file = cfg->file, .state_dir = cfg->state_dir, .log = &f->h.log,
-		.metrics = f->metrics, .runtime = layer_runtime_lookup, .runtime_ud = f->rt,
-		.pools = &spur_exec_pool_ops, .pools_ud = f->exec,
-		.store = f->h.store, .store_instance = f->h.si,
-	};
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *err = open_memstream(&buf, &len);
-	struct spur_registry *reg = spur_registry_new(&f->env, cfg, NULL, err);
-	int rc = reg ? spur_versions_load(reg, err) : -1;
-	fclose(err);
-	ck_assert_msg(reg && rc == 0, "%s", buf ? buf : "");
-	free(buf);
-	atomic_store(&f->registry.current, reg);
-	ck_assert_int_eq(spur_exec_start(f->exec), 0);
-	f->ob = spur_outbox_new(&(struct spur_outbox_env){
-		.store = f->h.store, .store_instance = f->h.si, .log = &f->h.log,
-		.metrics = f->metrics, .config = cfg,
-	});
+	layer_core_start(&f->core, &f->h);
 	f->maps = spur_mappings_new(&(struct spur_mappings_env){
-		.store = f->h.store, .store_instance = f->h.si, .outbox = f->ob, .exec = f->exec,
-		.registry = &f->registry, .log = &f->h.log, .metrics = f->metrics, .config = cfg,
+		.store = f->h.store, .store_instance = f->h.si, .outbox = f->core.ob,
+		.exec = f->core.exec, .registry = &f->core.registry, .log = &f->h.log, .metrics = f->core.metrics, .config = cfg,
 	});
-	ck_assert(f->ob && f->maps);
+	ck_assert(f->core.ob && f->maps);
 	f->builtins = (struct spur_builtin_dests){
 		.store = f->h.store, .store_instance = f->h.si, .mappings = f->maps,
-		.registry = &f->registry,
+		.registry = &f->core.registry,
 	};
-	ck_assert_int_eq(spur_builtin_dests_add(f->ob, &f->builtins), 0);
-	ck_assert_int_eq(spur_outbox_start(f->ob), 0);
+	ck_assert_int_eq(spur_builtin_dests_add(f->core.ob, &f->builtins), 0);
+	ck_assert_int_eq(spur_outbox_start(f->core.ob), 0);
 }
 
 /* The order of spur_host_free. */
 static void teardown(struct fixture *f)
 {
 	spur_mappings_stop(f->maps);
-	spur_outbox_stop(f->ob);
-	spur_outbox_free(f->ob);
+	spur_outbox_stop(f->core.ob);	/* before the mappings its queue:// wakes go */
 	spur_mappings_free(f->maps);
-	layer_store_close(&f->h);
-	spur_exec_stop(f->exec);
-	struct spur_registry *reg = spur_registry_current(&f->registry);
-	spur_fn_free_all(spur_registry_all(reg));
-	spur_registry_free(reg);
-	spur_exec_free(f->exec);
-	layer_runtime_free(f->rt);
-	spur_metrics_free(f->metrics);
+	layer_core_stop(&f->core, &f->h);
 	layer_fini(&f->h);
 	layer_clock_stop();
 }
@@ -157,7 +118,7 @@ static void put(struct fixture *f, const char *queue, const char *const *bodies,
 /* The i-th invocation's Records (a new reference), checked to be an array. */
 static json_t *records_of(struct fixture *f, size_t i)
 {
-	char *payload = layer_runtime_payload(f->rt, i);
+	char *payload = layer_runtime_payload(f->core.rt, i);
 	ck_assert_ptr_nonnull(payload);
 	json_t *doc = json_loads(payload, 0, NULL);
 	ck_assert_msg(doc != NULL, "not JSON: %s", payload);
@@ -201,7 +162,7 @@ static void wait_queue(struct fixture *f, const char *queue, size_t n, uint32_t 
 
 static bool rendered(struct fixture *f, const char *line)
 {
-	char *text = spur_metrics_render_text(f->metrics, NULL);
+	char *text = spur_metrics_render_text(f->core.metrics, NULL);
 	bool found = strstr(text, line) != NULL;
 	free(text);
 	return found;
@@ -217,9 +178,9 @@ START_TEST(batches_of_batch_size_in_order)
 	char ids[7][37];
 	put(&f, "batchq", bodies, 7, ids);
 	ck_assert_int_eq(spur_mappings_start(f.maps), 0);
-	ck_assert(layer_runtime_wait(f.rt, 3, 10000));
+	ck_assert(layer_runtime_wait(f.core.rt, 3, 10000));
 	wait_queue(&f, "batchq", 0, 0);			/* all deleted after success */
-	ck_assert_uint_eq(layer_runtime_calls_of(f.rt, "batcher"), 3);
+	ck_assert_uint_eq(layer_runtime_calls_of(f.core.rt, "batcher"), 3);
 	static const size_t sizes[] = { 3, 3, 1 };
 	size_t k = 0;
 	for (size_t i = 0; i < 3; i++) {
@@ -258,17 +219,17 @@ START_TEST(a_short_batch_waits_for_its_window)
 	put(&f, "windowq", two, 1, &ids[1]);
 	wait_queue(&f, "windowq", 2, 1);		/* both taken into the batch */
 	layer_sleep_ms(50);
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 0);	/* the window is open */
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 0);	/* the window is open */
 	layer_clock_advance(SECOND_NS);
 	spur_mappings_notify(f.maps, "windowq", 0);
-	ck_assert(layer_runtime_wait(f.rt, 1, 10000));
+	ck_assert(layer_runtime_wait(f.core.rt, 1, 10000));
 	json_t *records = records_of(&f, 0);
 	ck_assert_uint_eq(json_array_size(records), 2);
 	ck_assert_str_eq(field(json_array_get(records, 0), "messageId"), ids[0]);
 	ck_assert_str_eq(field(json_array_get(records, 1), "body"), "second");
 	json_decref(records);
 	wait_queue(&f, "windowq", 0, 0);
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 1);
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 1);
 	teardown(&f);
 }
 END_TEST
@@ -284,9 +245,9 @@ START_TEST(filters_drop_what_they_do_not_match)
 	char ids[5][37];
 	put(&f, "kinds", bodies, 5, ids);
 	ck_assert_int_eq(spur_mappings_start(f.maps), 0);
-	ck_assert(layer_runtime_wait(f.rt, 1, 10000));
+	ck_assert(layer_runtime_wait(f.core.rt, 1, 10000));
 	wait_queue(&f, "kinds", 0, 0);			/* filtered ones are deleted too */
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 1);
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 1);
 	json_t *records = records_of(&f, 0);
 	ck_assert_uint_eq(json_array_size(records), 2);
 	ck_assert_str_eq(field(json_array_get(records, 0), "messageId"), ids[0]);
@@ -313,8 +274,8 @@ START_TEST(redrive_to_the_dead_letter_queue)
 	char id[1][37];
 	put(&f, "work", bodies, 1, id);
 	ck_assert_int_eq(spur_mappings_start(f.maps), 0);
-	ck_assert(layer_runtime_wait(f.rt, 1, 10000));
-	ck_assert_uint_eq(layer_runtime_attempt(f.rt, 0), 1);
+	ck_assert(layer_runtime_wait(f.core.rt, 1, 10000));
+	ck_assert_uint_eq(layer_runtime_attempt(f.core.rt, 0), 1);
 	struct layer_msgs m;
 	layer_peek(&f.h, "work", &m);
 	ck_assert_uint_eq(m.n, 1);
@@ -326,11 +287,11 @@ START_TEST(redrive_to_the_dead_letter_queue)
 	layer_clock_advance(29 * SECOND_NS);		/* the lease still holds */
 	spur_mappings_notify(f.maps, "work", 0);
 	layer_sleep_ms(50);
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 1);
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 1);
 	layer_clock_advance(SECOND_NS);			/* it ends: received again */
 	spur_mappings_notify(f.maps, "work", 0);
-	ck_assert(layer_runtime_wait(f.rt, 2, 10000));
-	ck_assert_uint_eq(layer_runtime_attempt(f.rt, 1), 2);
+	ck_assert(layer_runtime_wait(f.core.rt, 2, 10000));
+	ck_assert_uint_eq(layer_runtime_attempt(f.core.rt, 1), 2);
 
 	wait_queue(&f, "dlq", 1, 0);
 	wait_queue(&f, "work", 0, 0);
@@ -355,7 +316,7 @@ START_TEST(redrive_to_the_dead_letter_queue)
 			       "function=\"broken\"} 1\n"));
 	ck_assert(rendered(&f, "spur_mapping_failed_records_total{mapping=\"3\",queue=\"work\","
 			       "function=\"broken\"} 2\n"));
-	ck_assert_uint_eq(layer_runtime_calls(f.rt), 2);	/* never a third time */
+	ck_assert_uint_eq(layer_runtime_calls(f.core.rt), 2);	/* never a third time */
 	teardown(&f);
 }
 END_TEST
