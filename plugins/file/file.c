@@ -9,11 +9,12 @@
  * deliver() adds the line to a buffer; flush() writes the buffer with
  * O_APPEND and fsyncs once per batch, so a record counts as delivered
  * only when it is on disk. A failed write or fsync retries the batch:
- * a line may then appear twice (at least once), never half (each batch
- * is written whole; a short write is completed before fsync). A line left
- * torn by a crash or a failed write (the file does not end with a newline)
- * is ended before the next batch, so the records written again after it
- * stand on lines of their own.
+ * a line may then appear twice (at least once); a short write is
+ * completed before fsync. Only a crash can leave half a line (kill -9
+ * stops a write() between pages): that batch was not acknowledged, so its
+ * records are written again, and the torn line (the file does not end
+ * with a newline) is ended before the next batch, so that they stand on
+ * lines of their own.
  * Runs on the host's outbox thread only.
  */
 #include <errno.h>
