@@ -457,7 +457,10 @@ static void parse_one_item(struct spur_walk *w, const struct spur_field *f, cons
 static void report_type(struct spur_walk *w, const struct spur_option *o, const char *text,
 			bool quoted, int line)
 {
-	if (quoted && (o->type == SPUR_OPT_INT || o->type == SPUR_OPT_BOOL ||
+	if (o->type == SPUR_OPT_INT && o->choices)
+		spur_option_report(w, line, "%s: expected an integer or %s, got '%s'", o->name,
+				   o->choices, text);
+	else if (quoted && (o->type == SPUR_OPT_INT || o->type == SPUR_OPT_BOOL ||
 		       o->type == SPUR_OPT_DOUBLE))
 		spur_option_report(w, line, "%s: expected %s, got the quoted string \"%s\"", o->name,
 				   type_expects(o->type), text);
@@ -491,6 +494,11 @@ static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const 
 			*(bool *)dst = text[0] == 't';
 		return;
 	case SPUR_OPT_INT:
+		if (!quoted && o->choices && choice_index(o->choices, text) >= 0) {
+			if (dst)	/* a word for a computed value: -1, -2, ... */
+				*(int64_t *)dst = -1 - choice_index(o->choices, text);
+			return;
+		}
 		if (quoted || !*text || (*text != '-' && (*text < '0' || *text > '9')))
 			goto bad_type;
 		errno = 0;
@@ -724,6 +732,12 @@ void spur_option_help(const struct spur_option *table, FILE *out)
 		const char *type = (table->type >= SPUR_OPT_STRING &&
 				    table->type <= SPUR_OPT_STRLIST) ? types[table->type] : "?";
 
+		char either[64];
+
+		if (table->type == SPUR_OPT_INT && table->choices) {
+			snprintf(either, sizeof(either), "integer|%s", table->choices);
+			type = either;
+		}
 		fprintf(out, "  %-20s %-9s", table->name,
 			table->type == SPUR_OPT_ENUM && table->choices ? table->choices : type);
 		if (table->def)

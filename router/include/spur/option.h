@@ -9,7 +9,9 @@
  *   type              C type at offset     config form
  *   SPUR_OPT_STRING   char *               scalar
  *   SPUR_OPT_BOOL     bool                 true | false
- *   SPUR_OPT_INT      int64_t              integer in [min, max]
+ *   SPUR_OPT_INT      int64_t              integer in [min, max], or one
+ *                                          word of `choices` ("auto"),
+ *                                          stored as -1 (-2, ... for more)
  *   SPUR_OPT_DOUBLE   double               number
  *   SPUR_OPT_DURATION int64_t (ms)         250ms, 3s, 5m, 6h, 1d   in [min, max] ms
  *   SPUR_OPT_SIZE     uint64_t (bytes)     512KiB, 64MiB, 1GiB, 1000 in [min, max]
@@ -52,7 +54,8 @@ struct spur_option {
 	size_t offset;
 	const char *description;
 	int64_t min, max;
-	const char *choices;	/* SPUR_OPT_ENUM only: "text|json" */
+	const char *choices;	/* SPUR_OPT_ENUM: "text|json"; SPUR_OPT_INT: words
+				 * taken for -1, -2, ... ("auto") */
 };
 
 /* Parse a duration ("3s") into milliseconds / a size ("64MiB") into bytes.
