@@ -642,7 +642,7 @@ enum MHD_Result spur_http_ce_finish(struct http_req *rq, struct MHD_Connection *
 				    enum http_ce_mode mode)
 {
 	struct spur_attr attrs[HTTP_MAX_ATTRS];
-	struct spur_result *res;
+	enum MHD_Result ret;
 	const char *body = rq->len ? rq->body : "";
 	char why[WHY_MAX];
 	json_t *doc = NULL;
@@ -664,9 +664,8 @@ enum MHD_Result spur_http_ce_finish(struct http_req *rq, struct MHD_Connection *
 				spur_http_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 						"out of memory");
 		na = event_attrs(c, NULL, attrs, HTTP_MAX_ATTRS);
-		res = spur_http_route_invoke(rq, event, len, body, rq->len, attrs, na);
-		free(event);
-		return spur_http_route_answer(rq, c, res);
+		rq->event = event;	/* freed with the request: a worker may read it */
+		return spur_http_route_run(rq, c, event, len, body, rq->len, attrs, na);
 	}
 	/* structured: the body is the event, handed on as it is */
 	{
@@ -683,7 +682,7 @@ enum MHD_Result spur_http_ce_finish(struct http_req *rq, struct MHD_Connection *
 		return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
 	}
 	na = event_attrs(c, doc, attrs, HTTP_MAX_ATTRS);
-	res = spur_http_route_invoke(rq, body, rq->len, body, rq->len, attrs, na);
-	json_decref(doc);	/* after the invoke: attrs borrow its trace strings */
-	return spur_http_route_answer(rq, c, res);
+	ret = spur_http_route_run(rq, c, body, rq->len, body, rq->len, attrs, na);
+	json_decref(doc);	/* after the start: attrs borrow its trace strings */
+	return ret;
 }

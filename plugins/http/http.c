@@ -36,6 +36,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,13 +81,19 @@ static const struct spur_option http_options_table[] = {
 	  .offset = offsetof(struct http_options, max_connections_per_ip),
 	  .description = "connections at once from one address (0: no limit)",
 	  .min = 0, .max = 1000000 },
-	{ .type = SPUR_OPT_INT, .name = "threads", .def = "0",
+	{ .type = SPUR_OPT_INT, .name = "threads", .def = "auto", .choices = "auto",
 	  .offset = offsetof(struct http_options, threads),
-	  .description = "0: one thread per connection; N: N epoll threads per listener "
-			 "serve all connections and run their handlers inline (about 20% "
-			 "more requests/s for short handlers, but a slow handler delays "
-			 "the other connections of its thread)",
+	  .description = "auto: one event loop per core; N: N event loops per listener "
+			 "(each serves many connections; Lua handlers run inline until "
+			 "inline_budget, then move to a worker thread; native handlers "
+			 "always run on workers); 0: one thread per connection",
 	  .min = 0, .max = 256 },
+	{ .type = SPUR_OPT_DURATION, .name = "inline_budget", .def = "2ms",
+	  .offset = offsetof(struct http_options, inline_budget_ms),
+	  .description = "event loops: how long a Lua handler runs on the loop before it "
+			 "pauses and a worker thread takes it to its end (0: at its first "
+			 "check, every 1000 instructions)",
+	  .min = 0, .max = 60000 },
 	{ .name = NULL },
 };
 
@@ -164,6 +172,7 @@ static void req_free(struct http_req *rq)
 	free(rq->target);
 	free(rq->qualifier);
 	free(rq->body);
+	free(rq->event);
 	free(rq);
 }
 
@@ -604,6 +613,14 @@ enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 
+	/* resumed: the run that went to a worker is done; its time was the
+	 * handler's (its timeout), not the request's */
+	if (atomic_load(&rq->run) == HTTP_RUN_DONE && rq->answer) {
+		http_answer_fn *answer = rq->answer;
+
+		rq->answer = NULL;
+		return answer(rq, c, rq->moved_result);
+	}
 	/* the whole request is in */
 	if (deadline_passed(rq))
 		return spur_http_error(rq, c, MHD_HTTP_REQUEST_TIMEOUT, NULL,
@@ -621,7 +638,59 @@ enum MHD_Result spur_http_on_access(void *cls, struct MHD_Connection *c,
 	return spur_http_route_finish(rq, c, method, version);
 }
 
+/* --- runs that leave the loop ------------------------------------------------ */
+
+/* The worker's half: leave the result, resume the connection if the loop
+ * already suspended it (else the loop sees DONE and resumes it itself). */
+static void run_done(void *cookie, struct spur_result *res)
+{
+	struct http_req *rq = cookie;
+
+	rq->moved_result = res;
+	if (atomic_exchange(&rq->run, HTTP_RUN_DONE) == HTTP_RUN_SUSPENDED)
+		MHD_resume_connection(rq->conn);
+}
+
+bool spur_http_run(struct http_req *rq, struct MHD_Connection *c,
+		   const struct spur_invoke_args *args, http_answer_fn *answer,
+		   struct spur_result **res)
+{
+	struct spur_http *srv = rq->srv;
+	int expect = HTTP_RUN_MOVED;
+
+	if (srv->opt.threads == 0) {	/* this connection's own thread may block */
+		*res = spur_invoke(srv->host, args);
+		return true;
+	}
+	rq->conn = c;
+	rq->answer = answer;
+	atomic_store(&rq->run, HTTP_RUN_MOVED);	/* before the worker can see it */
+	if (spur_invoke_start(srv->host, args, srv->opt.inline_budget_ms * 1000000,
+			      run_done, rq, res)) {
+		atomic_store(&rq->run, HTTP_RUN_HERE);
+		rq->answer = NULL;
+		return true;
+	}
+	MHD_suspend_connection(c);
+	if (!atomic_compare_exchange_strong(&rq->run, &expect, HTTP_RUN_SUSPENDED))
+		MHD_resume_connection(c);	/* the worker was faster */
+	return false;
+}
+
 /* --- plugin life cycle ---------------------------------------------------- */
+
+/* The cores this process may run on (taskset, cgroup cpusets): one event
+ * loop each. */
+static int64_t cores_available(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && (n = CPU_COUNT(&set)) > 0)
+		return n;
+	n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
 
 static int http_init(struct spur_host *host, const void *options, void **instance)
 {
@@ -634,6 +703,8 @@ static int http_init(struct spur_host *host, const void *options, void **instanc
 		return -ENOMEM;
 	srv->host = host;
 	srv->opt = *o;	/* strings stay the host's until fini */
+	if (srv->opt.threads < 0)	/* auto */
+		srv->opt.threads = cores_available();
 	atomic_init(&srv->stopping, false);
 	atomic_init(&srv->inflight, 0);
 	for (int k = 1; k <= 5; k++) {

@@ -41,7 +41,10 @@ struct http_options {
 	int64_t request_timeout_ms;	/* headers + body must arrive within */
 	int64_t max_connections;
 	int64_t max_connections_per_ip;	/* 0 = off */
-	int64_t threads;		/* 0: a thread per connection; N: a pool */
+	int64_t threads;		/* 0: a thread per connection; N: event loops
+					 * (-1 in the config: auto, one per core) */
+	int64_t inline_budget_ms;	/* event loops: a Lua run longer than this
+					 * moves to a worker thread */
 };
 
 enum http_seg_kind {
@@ -132,6 +135,20 @@ enum http_kind {
 	HTTP_KIND_ADMIN,	/* /admin/...: the core's admin API */
 };
 
+/* A run handed to a worker (spur_invoke_start), as the loop and the
+ * worker see it: the loop suspends the connection, the worker leaves the
+ * result and resumes it, whichever comes second does the resume. */
+enum http_run {
+	HTTP_RUN_HERE = 0,	/* no run moved */
+	HTTP_RUN_MOVED,		/* a worker has it; the loop has not suspended yet */
+	HTTP_RUN_SUSPENDED,	/* ... and the connection is suspended */
+	HTTP_RUN_DONE,		/* the worker left moved_result */
+};
+
+struct http_req;
+typedef enum MHD_Result http_answer_fn(struct http_req *rq, struct MHD_Connection *c,
+				       struct spur_result *res);
+
 /* One HTTP request; the MHD per-request context. One allocation with its
  * raw_uri; params is one more (pointers and strings in one block). */
 struct http_req {
@@ -156,6 +173,13 @@ struct http_req {
 	/* HTTP_KIND_ROUTE */
 	const struct http_route *route;
 	char **params;			/* route->n_params decoded values; one block */
+
+	/* a run on a worker (spur_http_run) */
+	_Atomic int run;		/* enum http_run */
+	struct MHD_Connection *conn;
+	http_answer_fn *answer;		/* how its result is answered */
+	struct spur_result *moved_result;
+	char *event;			/* its payload, when built here: kept to the end */
 };
 
 /* --- reply.c: responses shared by both APIs ----------------------------- */
@@ -211,6 +235,16 @@ void *spur_http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
 void spur_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			    enum MHD_RequestTerminationCode toe);
 void spur_http_on_log(void *cls, const char *fmt, va_list ap);
+
+/* Run args for rq. True: the run ended on this thread, *res is its result
+ * (NULL: out of memory), answer it now. False: it went on on a worker; the
+ * connection is suspended until the worker is done, and the access
+ * callback then answers through `answer`: return MHD_YES meanwhile.
+ * args' payload and raw_body must live until the request ends (rq->body,
+ * rq->event). Thread-per-connection mode always runs here. */
+bool spur_http_run(struct http_req *rq, struct MHD_Connection *c,
+		   const struct spur_invoke_args *args, http_answer_fn *answer,
+		   struct spur_result **res);
 
 /* --- listen.c: daemons and the header watchdog --------------------------- */
 
@@ -269,6 +303,11 @@ struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payl
 					   size_t len, const void *raw, size_t raw_len,
 					   const struct spur_attr *attrs, size_t n_attrs);
 /* The route's answer to a result (takes res; NULL answers 500). */
+/* Run one event on rq's route and answer it: now, or once a worker is
+ * done (spur_http_run). payload and raw must live until the request ends. */
+enum MHD_Result spur_http_route_run(struct http_req *rq, struct MHD_Connection *c,
+				    const void *payload, size_t len, const void *raw,
+				    size_t raw_len, const struct spur_attr *attrs, size_t n_attrs);
 enum MHD_Result spur_http_route_answer(struct http_req *rq, struct MHD_Connection *c,
 				       struct spur_result *res);
 

@@ -12,7 +12,8 @@
  * JSON (BAD_CONTENT, with jansson's line and column) and resolves the
  * name (a name, name:qualifier or an ARN).
  *
- * Runs in the connection's thread; spur_invoke() blocks it for the run.
+ * Runs in the connection's thread; the run blocks it (a thread per
+ * connection) or, on an event loop, may move to a worker (spur_http_run).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -165,29 +166,15 @@ static void result_free_cb(void *cls)
 	spur_result_free(cls);
 }
 
-enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connection *c)
+/* The Invoke API's answer to a run's result (which it takes). */
+static enum MHD_Result invoke_answer(struct http_req *rq, struct MHD_Connection *c,
+				     struct spur_result *res)
 {
-	struct spur_attr attrs[HTTP_MAX_ATTRS];
-	const struct spur_invoke_args args = {
-		.struct_size = sizeof(struct spur_invoke_args),
-		.attr_size = sizeof(struct spur_attr),
-		.target = rq->target,
-		.qualifier = rq->qualifier,
-		.payload = rq->len ? rq->body : NULL,
-		.payload_len = rq->len,
-		.mode = rq->mode,
-		.log_tail = rq->log_tail,
-		.source = "http",
-		.attrs = attrs,
-		.n_attrs = spur_http_attrs(c, attrs, HTTP_MAX_ATTRS),
-	};
-	struct spur_result *res;
 	struct MHD_Response *r = NULL;
 	enum spur_status st;
 	const char *s, *body;
 	size_t len = 0;
 
-	res = spur_invoke(rq->srv->host, &args);
 	if (!res)
 		return lambda_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "ServiceException", "out of memory", 0);
@@ -261,4 +248,27 @@ enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connecti
 	}
 	MHD_add_response_header(r, "x-amzn-RequestId", spur_http_request_id(rq));
 	return spur_http_queue(rq, c, spur_http_status_code(st), r);
+}
+
+enum MHD_Result spur_http_invoke_finish(struct http_req *rq, struct MHD_Connection *c)
+{
+	struct spur_attr attrs[HTTP_MAX_ATTRS];
+	const struct spur_invoke_args args = {
+		.struct_size = sizeof(struct spur_invoke_args),
+		.attr_size = sizeof(struct spur_attr),
+		.target = rq->target,
+		.qualifier = rq->qualifier,
+		.payload = rq->len ? rq->body : NULL,
+		.payload_len = rq->len,
+		.mode = rq->mode,
+		.log_tail = rq->log_tail,
+		.source = "http",
+		.attrs = attrs,
+		.n_attrs = spur_http_attrs(c, attrs, HTTP_MAX_ATTRS),
+	};
+	struct spur_result *res;
+
+	if (!spur_http_run(rq, c, &args, invoke_answer, &res))
+		return MHD_YES;		/* answered when the worker is done */
+	return invoke_answer(rq, c, res);
 }

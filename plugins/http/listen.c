@@ -310,8 +310,8 @@ static struct MHD_Daemon *start_daemon(struct spur_http *srv, struct http_listen
 			 "listen %s: expected host:port, [v6]:port or :port", spec);
 		return NULL;
 	}
-	if (o->threads > 0)	/* a pool of epoll threads; 1: just one */
-		flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
+	if (o->threads > 0)	/* event loops (epoll), whose runs may move */
+		flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 	else
 		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			MHD_USE_POLL;

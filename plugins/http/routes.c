@@ -348,12 +348,13 @@ static enum MHD_Result route_status_error(struct http_req *rq, struct MHD_Connec
 	return spur_http_queue(rq, c, status, r);
 }
 
-struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payload,
-					   size_t len, const void *raw, size_t raw_len,
-					   const struct spur_attr *attrs, size_t n_attrs)
+static struct spur_invoke_args route_args(struct http_req *rq, const void *payload,
+					  size_t len, const void *raw, size_t raw_len,
+					  const struct spur_attr *attrs, size_t n_attrs)
 {
 	const struct http_route *route = rq->route;
-	const struct spur_invoke_args args = {
+
+	return (struct spur_invoke_args){
 		.struct_size = sizeof(struct spur_invoke_args),
 		.attr_size = sizeof(struct spur_attr),
 		.target = route->target,
@@ -369,18 +370,37 @@ struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payl
 		.raw_body = raw ? raw : "",
 		.raw_body_len = raw_len,
 	};
+}
+
+struct spur_result *spur_http_route_invoke(struct http_req *rq, const void *payload,
+					   size_t len, const void *raw, size_t raw_len,
+					   const struct spur_attr *attrs, size_t n_attrs)
+{
+	const struct spur_invoke_args args = route_args(rq, payload, len, raw, raw_len,
+							attrs, n_attrs);
 
 	return spur_invoke(rq->srv->host, &args);
+}
+
+enum MHD_Result spur_http_route_run(struct http_req *rq, struct MHD_Connection *c,
+				    const void *payload, size_t len, const void *raw,
+				    size_t raw_len, const struct spur_attr *attrs, size_t n_attrs)
+{
+	const struct spur_invoke_args args = route_args(rq, payload, len, raw, raw_len,
+							attrs, n_attrs);
+	struct spur_result *res;
+
+	if (!spur_http_run(rq, c, &args, spur_http_route_answer, &res))
+		return MHD_YES;		/* answered when the worker is done */
+	return spur_http_route_answer(rq, c, res);
 }
 
 enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connection *c,
 				       const char *method, const char *version)
 {
 	struct spur_attr attrs[HTTP_MAX_ATTRS];
-	struct spur_result *res;
 	enum MHD_Result ret = MHD_NO;
 	enum http_ce_mode ce;
-	char *event;
 	size_t event_len = 0;
 
 	if (!spur_http_verify(rq, c, &ret))	/* 401/500: nothing runs, nothing stored */
@@ -388,14 +408,12 @@ enum MHD_Result spur_http_route_finish(struct http_req *rq, struct MHD_Connectio
 	ce = spur_http_ce_mode(c);
 	if (ce != HTTP_CE_NONE)		/* the event is the CloudEvent (cloudevents.c) */
 		return spur_http_ce_finish(rq, c, ce);
-	event = spur_http_apigw_event(rq, c, method, version, &event_len);
-	if (!event)
+	rq->event = spur_http_apigw_event(rq, c, method, version, &event_len);
+	if (!rq->event)
 		return spur_http_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				       "out of memory");
-	res = spur_http_route_invoke(rq, event, event_len, rq->body, rq->len, attrs,
-				     spur_http_attrs(c, attrs, HTTP_MAX_ATTRS));
-	free(event);
-	return spur_http_route_answer(rq, c, res);
+	return spur_http_route_run(rq, c, rq->event, event_len, rq->body, rq->len, attrs,
+				   spur_http_attrs(c, attrs, HTTP_MAX_ATTRS));
 }
 
 enum MHD_Result spur_http_route_answer(struct http_req *rq, struct MHD_Connection *c,

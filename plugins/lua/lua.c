@@ -7,9 +7,14 @@
  * code_load compiles the main file in a scratch state and keeps its
  * bytecode (with debug info): read-only, shared by every context of the
  * version on any thread, so a cold start loads bytecode instead of parsing.
- * A warm invoke is one lua_pcall: the event goes from the payload's bytes
- * (checked by the host) straight to Lua tables in C, the ctx table is reused, and the result is encoded straight
- * from Lua values into one malloc()ed buffer handed to the host.
+ * A warm invoke is one lua_resume of the context's coroutine: the event
+ * goes from the payload's bytes (checked by the host) straight to Lua
+ * tables in C, the ctx table is reused, and the result is encoded
+ * straight from Lua values into one malloc()ed buffer handed to the host.
+ * The coroutine is what lets a run pause: when the host gives a pause
+ * time (an event loop's inline budget), the count hook yields there,
+ * invoke returns SPUR_RUN_YIELD, and resume (on a worker thread) goes on
+ * from that instruction with the same deadline, limits and state.
  *
  * Handler resolution ("handle" when none is configured):
  *   file, "name"       global `name` after INIT, else field `name` of the
@@ -534,6 +539,17 @@ static void context_free(void *instance, void *p)
 	free(c);
 }
 
+/* [-0, +0, m] The coroutine invokes run in, kept alive by the registry. */
+static int make_coroutine(lua_State *L)
+{
+	static const char key;
+	struct spur_lua_ctx *c = spur_lua_ctx(L);
+
+	c->co = lua_newthread(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key);
+	return 0;
+}
+
 static enum spur_run context_new(void *instance, void *codep,
 				 struct spur_context *host_ctx,
 				 struct spur_invocation *init, void **out)
@@ -579,6 +595,9 @@ static enum spur_run context_new(void *instance, void *codep,
 		goto fail;
 	}
 	lua_replace(c->L, SPUR_LUA_SLOT_HANDLER);
+	lua_pushcfunction(c->L, make_coroutine);
+	if (lua_pcall(c->L, 0, 0, 0) != LUA_OK)
+		goto oom;
 	spur_invocation_set_memory_used(init, c->peak);
 	c->inv = NULL;
 	*out = c;
@@ -594,7 +613,17 @@ fail:
 	return r;
 }
 
-/* [-SPUR_LUA_ARG_COUNT, +1, e] Build the event and ctx, call the handler. */
+/* [-0, +1] Continuation of call_handler once the handler returned (it may
+ * have paused on the way): its one result is at the top. */
+static int handler_returned(lua_State *L, int status, lua_KContext k)
+{
+	(void)status;
+	(void)k;
+	return 1;
+}
+
+/* [-SPUR_LUA_ARG_COUNT, +1, e] The coroutine's body: build the event and
+ * ctx, call the handler (with a continuation, so that it can pause). */
 static int call_handler(lua_State *L)
 {
 	struct spur_lua_ctx *c = spur_lua_ctx(L);
@@ -610,8 +639,17 @@ static int call_handler(lua_State *L)
 	else
 		lua_newtable(L);
 	lua_pushvalue(L, SPUR_LUA_ARG_CTX);
-	lua_call(L, 2, 1);
-	return 1;
+	lua_callk(L, 2, 1, 0, handler_returned);
+	return handler_returned(L, LUA_OK, 0);
+}
+
+/* [-0, +1, m] The traceback of the failed coroutine (light userdata 1),
+ * kept where the message handler keeps one. */
+static int keep_trace(lua_State *L)
+{
+	luaL_traceback(L, lua_touserdata(L, 1), NULL, 0);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &spur_lua_key_trace);
+	return 0;
 }
 
 /* Encode the handler's value (at the top) and hand it to the host. */
@@ -638,28 +676,76 @@ static enum spur_run finish_ok(struct spur_lua_ctx *c, struct spur_invocation *i
 	return SPUR_RUN_ERROR;
 }
 
-static enum spur_run invoke(void *p, struct spur_invocation *inv)
+/* Resume the run's coroutine with nargs on its stack and map how it
+ * stopped: paused (SPUR_RUN_YIELD, the coroutine kept as it is), ended,
+ * or failed (the coroutine reset for the next invoke). */
+static enum spur_run step(struct spur_lua_ctx *c, struct spur_invocation *inv, int nargs)
 {
-	struct spur_lua_ctx *c = p;
-	lua_State *L = c->L;
+	lua_State *L = c->L, *co = c->co;
 	enum spur_run r;
-	int i, status;
+	int nres = 0;
+	int status = lua_resume(co, L, nargs, &nres);
 
-	c->inv = inv;
-	spur_lua_arm(c, spur_invocation_deadline_ns(inv));
-	lua_settop(L, SPUR_LUA_SLOT_COUNT);
-	lua_pushcfunction(L, call_handler);
-	for (i = SPUR_LUA_SLOT_HANDLER; i <= SPUR_LUA_SLOT_REMAINING; i++)
-		lua_pushvalue(L, i);
-	status = lua_pcall(L, SPUR_LUA_ARG_COUNT, 1, SPUR_LUA_SLOT_MSGH);
-	if (status == LUA_OK && !c->timed_out)
+	if (status == LUA_YIELD && c->paused) {
+		c->paused = false;
+		return SPUR_RUN_YIELD;
+	}
+	if (status == LUA_YIELD) {	/* coroutine.yield() at the handler's top */
+		lua_settop(co, 0);
+		lua_pushliteral(co, "attempt to yield from outside a coroutine");
+		status = LUA_ERRRUN;
+	}
+	if (status == LUA_OK && !c->timed_out) {
+		lua_xmove(co, L, 1);
 		r = finish_ok(c, inv);
-	else
+	} else {
+		if (status != LUA_ERRMEM && lua_checkstack(L, 3)) {
+			lua_pushcfunction(L, keep_trace);
+			lua_pushlightuserdata(L, co);
+			if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+				lua_pop(L, 1);
+		}
+		if (!lua_checkstack(L, 1) || lua_gettop(co) == 0)
+			lua_pushnil(L);
+		else
+			lua_xmove(co, L, 1);
 		r = finish_error(c, inv, status, NULL);
+		lua_resetthread(co);
+	}
+	lua_settop(co, 0);
 	spur_invocation_set_memory_used(inv, c->peak);
 	lua_settop(L, SPUR_LUA_SLOT_COUNT);
 	c->inv = NULL;
 	return r;
+}
+
+static enum spur_run invoke(void *p, struct spur_invocation *inv)
+{
+	struct spur_lua_ctx *c = p;
+	lua_State *L = c->L;
+	int i;
+
+	c->inv = inv;
+	spur_lua_arm(c, spur_invocation_deadline_ns(inv));
+	c->yield_ns = spur_invocation_yield_ns(inv);
+	lua_settop(L, SPUR_LUA_SLOT_COUNT);
+	lua_settop(c->co, 0);
+	lua_pushcfunction(c->co, call_handler);
+	for (i = SPUR_LUA_SLOT_HANDLER; i <= SPUR_LUA_SLOT_REMAINING; i++)
+		lua_pushvalue(L, i);
+	lua_xmove(L, c->co, SPUR_LUA_ARG_COUNT);
+	return step(c, inv, SPUR_LUA_ARG_COUNT);
+}
+
+/* Go on with a run invoke paused (maybe on another thread, with inv at
+ * another address): the same coroutine, deadline and counters. */
+static enum spur_run resume(void *p, struct spur_invocation *inv)
+{
+	struct spur_lua_ctx *c = p;
+
+	c->inv = inv;
+	c->yield_ns = spur_invocation_yield_ns(inv);
+	return step(c, inv, 0);
 }
 
 /* --- the plugin --------------------------------------------------------- */
@@ -689,6 +775,7 @@ static const struct spur_runtime lua_runtime = {
 	.context_new = context_new,
 	.context_free = context_free,
 	.invoke = invoke,
+	.resume = resume,
 };
 
 SPUR_PLUGIN_EXPORT = {

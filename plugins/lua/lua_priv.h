@@ -89,6 +89,13 @@ struct spur_lua_ctx {
 	int64_t deadline_ns;
 	bool timed_out;
 
+	/* the coroutine every invoke runs in (anchored in the registry), and
+	 * when the host wants it paused (0: never): the count hook yields it
+	 * there and sets paused, so invoke/resume answer SPUR_RUN_YIELD */
+	lua_State *co;
+	int64_t yield_ns;
+	bool paused;
+
 	/* spur.tmp */
 	uint64_t tmp_used;
 	bool tmp_ready;

@@ -96,14 +96,24 @@ static void timeout(lua_State *L, struct spur_lua_ctx *c)
 	lua_error(L);
 }
 
-/* [-0, +0, v] */
+/* [-0, +0, v] The count hook: the deadline first; then the host's pause
+ * time, only in the run's own coroutine (a coroutine of the handler's
+ * would see its resume return early) and only where Lua can yield (not
+ * under a C function such as table.sort's comparator: it pauses at the
+ * next check that can). */
 static void hook(lua_State *L, lua_Debug *ar)
 {
 	struct spur_lua_ctx *c = spur_lua_ctx(L);
+	int64_t now = spur_now_ns();
 
 	(void)ar;
-	if (c->timed_out || spur_now_ns() >= c->deadline_ns)
+	if (c->timed_out || now >= c->deadline_ns)
 		timeout(L, c);
+	if (c->yield_ns && now >= c->yield_ns && L == c->co && lua_isyieldable(L)) {
+		c->yield_ns = 0;
+		c->paused = true;
+		lua_yield(L, 0);
+	}
 }
 
 /* [-0, +0, v] */
@@ -122,7 +132,11 @@ void spur_lua_arm(struct spur_lua_ctx *c, int64_t deadline_ns)
 	c->timed_out = false;
 	c->alloc_failed = false;
 	c->peak = c->used;
+	c->yield_ns = 0;
+	c->paused = false;
 	lua_sethook(c->L, hook, LUA_MASKCOUNT, SPUR_LUA_HOOK_COUNT);
+	if (c->co)
+		lua_sethook(c->co, hook, LUA_MASKCOUNT, SPUR_LUA_HOOK_COUNT);
 }
 
 /* [-0, +0, v] Count one unit of a C loop; check the deadline now and then. */

@@ -37,6 +37,7 @@ struct spur_inv_metrics {
 	struct spur_hist duration;
 	struct spur_hist init;
 	_Atomic uint64_t spillover;	/* request-path cold starts with provisioned > 0 */
+	_Atomic uint64_t moved;		/* runs an event loop handed to a worker */
 };
 
 void spur_hist_observe(struct spur_hist *h, int64_t ns);

@@ -61,6 +61,11 @@ static void one_version(void *ud, struct spur_function *v)
 				(unsigned long long)atomic_load_explicit(&m->spillover,
 									 memory_order_relaxed));
 		break;
+	case 6:
+		spur_buf_printf(w->b, "spur_invocations_moved_total{%s} %llu\n", labels,
+				(unsigned long long)atomic_load_explicit(&m->moved,
+									 memory_order_relaxed));
+		break;
 	}
 }
 
@@ -79,6 +84,9 @@ void spur_exec_collect(void *ud, struct spur_buf *b)
 		{ "spur_provisioned_spillover_total",
 		  "Cold starts on the request path of a version with provisioned contexts.",
 		  "counter" },
+		{ "spur_invocations_moved_total",
+		  "Runs an event loop handed to a worker thread (past http.inline_budget, "
+		  "or a handler that may block).", "counter" },
 	};
 	for (int pass = 0; pass < (int)SPUR_ARRAY_SIZE(per_version); pass++) {
 		spur_metrics_header(b, per_version[pass].name, per_version[pass].help,

@@ -39,6 +39,11 @@ SPUR_API int64_t spur_invocation_deadline_ns(const struct spur_invocation *inv)
 	return inv->deadline_ns;
 }
 
+SPUR_API int64_t spur_invocation_yield_ns(const struct spur_invocation *inv)
+{
+	return inv->yield_ns;
+}
+
 SPUR_API int64_t spur_invocation_deadline_epoch_ms(const struct spur_invocation *inv)
 {
 	return inv->deadline_epoch_ms;

@@ -22,6 +22,7 @@ struct spur_invocation {
 	unsigned attempt;
 	int64_t deadline_ns;
 	int64_t deadline_epoch_ms;
+	int64_t yield_ns;		/* pause here (SPUR_RUN_YIELD); 0: never */
 	const char *payload;
 	size_t payload_len;
 	char *result;

@@ -277,31 +277,57 @@ struct spur_function *spur_exec_resolve(struct spur_exec *ex, const char *target
 	return ver;
 }
 
-void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_function *ver,
-		   const char *qual, size_t qual_len, const char *payload, size_t payload_len,
-		   unsigned attempt, bool log_tail, const struct spur_trace *trace,
-		   struct spur_result *r)
+/* One run in progress: on the caller's stack for a run that ends where it
+ * began, moved to the heap (call_move) when a paused run changes thread. */
+struct spur_exec_call {
+	struct spur_exec *ex;
+	struct spur_fn *fn;
+	struct spur_function *ver;
+	const struct spur_fn_config *c;
+	struct spur_inv_metrics *m;
+	struct spur_pool *pool;
+	struct spur_context *ctx;
+	const struct spur_runtime *rt;
+	void *rt_instance;
+	struct spur_result *r;
+	struct spur_invocation inv;
+	struct timing t;
+	enum spur_run cold;		/* why the cold start failed (no ctx) */
+	bool log_tail;
+	struct spur_buf tail;
+	struct spur_trace trace;	/* a moved call's own copy */
+	char arn[400];
+};
+
+/* Take a slot and a context, log START. False: throttled (r filled). */
+static bool call_begin(struct spur_exec_call *k, struct spur_exec *ex, struct spur_fn *fn,
+		       struct spur_function *ver, const char *qual, size_t qual_len,
+		       const char *payload, size_t payload_len, unsigned attempt,
+		       bool log_tail, const struct spur_trace *trace, struct spur_result *r)
 {
-	struct spur_inv_metrics *m = spur_function_metrics(ver);
+	k->m = spur_function_metrics(ver);
 	if (spur_fn_slot_take(fn) < 0) {
-		atomic_fetch_add_explicit(&m->outcome[SPUR_OUTCOME_THROTTLED], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&k->m->outcome[SPUR_OUTCOME_THROTTLED], 1,
+					  memory_order_relaxed);
 		r->retry_after = 1;
 		spur_result_fail(r, SPUR_STATUS_THROTTLED, "TooManyRequestsException",
 				 "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)");
-		return;
+		return false;
 	}
-
-	const struct spur_fn_config *c = spur_function_config(ver);	/* the version's own */
-	char arn[400];
-	snprintf(arn, sizeof(arn), "%s%s%.*s", spur_fn_arn(fn), qual ? ":" : "",
+	k->ex = ex;
+	k->fn = fn;
+	k->ver = ver;
+	k->r = r;
+	k->c = spur_function_config(ver);	/* the version's own */
+	k->log_tail = log_tail;
+	snprintf(k->arn, sizeof(k->arn), "%s%s%.*s", spur_fn_arn(fn), qual ? ":" : "",
 		 (int)qual_len, qual ? qual : "");
-	struct spur_buf tail;
-	spur_buf_init(&tail);
-	struct spur_invocation inv = {
+	spur_buf_init(&k->tail);
+	k->inv = (struct spur_invocation){
 		.log = ex->env.log,
 		.ver = ver,
 		.request_id = r->request_id,
-		.arn = arn,
+		.arn = k->arn,
 		.attempt = attempt,
 		.payload = payload,
 		.payload_len = payload_len,
@@ -309,63 +335,155 @@ void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_functio
 		.tracestate = trace && trace->parent[0] && trace->state[0] ? trace->state : NULL,
 		.logctx = {
 			.request_id = r->request_id,
-			.function = c->name,
+			.function = k->c->name,
 			.version = r->version,
-			.tail = log_tail ? &tail : NULL,
+			.tail = log_tail ? &k->tail : NULL,
 		},
 	};
-	struct timing t = { .start = spur_now_ns() };
+	k->t = (struct timing){ .start = spur_now_ns() };
+	k->pool = spur_function_pool(ver);
+	k->ctx = spur_pool_take(k->pool);
+	if (!k->ctx && spur_pool_provisioned(k->pool) > 0)	/* provisioned spillover */
+		atomic_fetch_add_explicit(&k->m->spillover, 1, memory_order_relaxed);
 	enum spur_run outcome = SPUR_RUN_OK;
-	struct spur_pool *pool = spur_function_pool(ver);
-	struct spur_context *ctx = spur_pool_take(pool);
-	if (!ctx && spur_pool_provisioned(pool) > 0)	/* provisioned concurrency spillover */
-		atomic_fetch_add_explicit(&m->spillover, 1, memory_order_relaxed);
-	if (!ctx)
-		ctx = cold_start(pool, &inv, c, &t, &outcome);
-	spur_log_write(inv.log, SPUR_LOG_INFO, &inv.logctx, "START RequestId: %s Version: %s",
-		       r->request_id, r->version);
-	if (ctx) {
-		void *rt_instance;
-		const struct spur_runtime *rt = spur_function_runtime(ver, &rt_instance, NULL);
-		inv.ctx = ctx;
-		inv.deadline_ns = spur_now_ns() + c->timeout_ms * 1000000;
-		inv.deadline_epoch_ms = spur_epoch_ms() + c->timeout_ms;
-		outcome = rt->invoke(spur_context_runtime_state(ctx), &inv);
+	if (!k->ctx)
+		k->ctx = cold_start(k->pool, &k->inv, k->c, &k->t, &outcome);
+	spur_log_write(k->inv.log, SPUR_LOG_INFO, &k->inv.logctx,
+		       "START RequestId: %s Version: %s", r->request_id, r->version);
+	k->rt = spur_function_runtime(ver, &k->rt_instance, NULL);
+	if (k->ctx) {
+		k->inv.ctx = k->ctx;
+		k->inv.deadline_ns = spur_now_ns() + k->c->timeout_ms * 1000000;
+		k->inv.deadline_epoch_ms = spur_epoch_ms() + k->c->timeout_ms;
 	}
+	k->cold = outcome;
+	return true;
+}
+
+static bool can_resume(const struct spur_runtime *rt)
+{
+	return SPUR_HAS_MEMBER(rt, struct spur_runtime, resume) && rt->resume;
+}
+
+/* END + REPORT, metrics, the context back, the answer into r. */
+static void call_end(struct spur_exec_call *k, enum spur_run outcome)
+{
+	struct spur_invocation *inv = &k->inv;
+	struct spur_result *r = k->r;
+
 	if (outcome != SPUR_RUN_OK)
-		default_error(&inv, outcome, c);
-	report(&inv, c, &t, outcome);
-	spur_hist_observe(&m->duration, spur_now_ns() - t.start - (t.cold ? t.init_ns : 0));
-	if (t.cold)
-		spur_hist_observe(&m->init, t.init_ns);
-	atomic_fetch_add_explicit(&m->outcome[outcome == SPUR_RUN_OK ? SPUR_OUTCOME_SUCCESS :
-					      outcome == SPUR_RUN_TIMEOUT ? SPUR_OUTCOME_TIMEOUT :
-					      SPUR_OUTCOME_ERROR], 1, memory_order_relaxed);
-	if (ctx)
-		spur_pool_put(pool, ctx, outcome == SPUR_RUN_OK || outcome == SPUR_RUN_ERROR);
+		default_error(inv, outcome, k->c);
+	report(inv, k->c, &k->t, outcome);
+	spur_hist_observe(&k->m->duration,
+			  spur_now_ns() - k->t.start - (k->t.cold ? k->t.init_ns : 0));
+	if (k->t.cold)
+		spur_hist_observe(&k->m->init, k->t.init_ns);
+	atomic_fetch_add_explicit(&k->m->outcome[outcome == SPUR_RUN_OK ? SPUR_OUTCOME_SUCCESS :
+						 outcome == SPUR_RUN_TIMEOUT ? SPUR_OUTCOME_TIMEOUT :
+						 SPUR_OUTCOME_ERROR], 1, memory_order_relaxed);
+	if (k->ctx)
+		spur_pool_put(k->pool, k->ctx, outcome == SPUR_RUN_OK || outcome == SPUR_RUN_ERROR);
 	if (outcome == SPUR_RUN_OOM)
 		malloc_trim(0);	/* hand a memory bomb's pages back to the system */
-	spur_fn_slot_give(fn);
+	spur_fn_slot_give(k->fn);
 
 	r->status = SPUR_STATUS_OK;
 	if (outcome == SPUR_RUN_OK) {
-		r->body = inv.result ? inv.result : strdup("null");
-		r->body_len = inv.result ? inv.result_len : 4;
-		inv.result = NULL;
+		r->body = inv->result ? inv->result : strdup("null");
+		r->body_len = inv->result ? inv->result_len : 4;
+		inv->result = NULL;
 	} else {
 		r->function_error = "Unhandled";
-		r->body = inv.error;
-		r->body_len = inv.error_len;
-		inv.error = NULL;
+		r->body = inv->error;
+		r->body_len = inv->error_len;
+		inv->error = NULL;
 	}
-	if (log_tail) {
-		size_t off = tail.len > SPUR_LOG_TAIL ? tail.len - SPUR_LOG_TAIL : 0;
-		r->log_tail = spur_base64(tail.data ? tail.data + off : "", tail.len - off);
+	if (k->log_tail) {
+		size_t off = k->tail.len > SPUR_LOG_TAIL ? k->tail.len - SPUR_LOG_TAIL : 0;
+		r->log_tail = spur_base64(k->tail.data ? k->tail.data + off : "", k->tail.len - off);
 	}
-	spur_buf_fini(&tail);
-	inv_fini(&inv);
+	spur_buf_fini(&k->tail);
+	inv_fini(inv);
 	if (!r->body)
 		spur_result_fail(r, SPUR_STATUS_INTERNAL, "ServiceException", "out of memory");
+}
+
+/* Run (or go on with) the invocation until it ends or pauses. */
+static enum spur_run call_step(struct spur_exec_call *k, bool first)
+{
+	if (!k->ctx)
+		return k->cold;	/* the cold start failed */
+	void *state = spur_context_runtime_state(k->ctx);
+	enum spur_run run = first ? k->rt->invoke(state, &k->inv) : k->rt->resume(state, &k->inv);
+	if (run == SPUR_RUN_YIELD && !k->inv.yield_ns)
+		run = SPUR_RUN_CRASH;	/* paused when it was told not to */
+	return run;
+}
+
+/* The call, moved to the heap so that it can change thread; the strings
+ * and buffers it points to move with it. NULL when out of memory. */
+static struct spur_exec_call *call_move(const struct spur_exec_call *k)
+{
+	struct spur_exec_call *n = malloc(sizeof(*n));
+	if (!n)
+		return NULL;
+	*n = *k;
+	n->inv.arn = n->arn;
+	n->inv.logctx.tail = n->log_tail ? &n->tail : NULL;
+	snprintf(n->trace.parent, sizeof(n->trace.parent), "%s", k->inv.traceparent ?: "");
+	snprintf(n->trace.state, sizeof(n->trace.state), "%s", k->inv.tracestate ?: "");
+	n->inv.traceparent = k->inv.traceparent ? n->trace.parent : NULL;
+	n->inv.tracestate = k->inv.tracestate ? n->trace.state : NULL;
+	return n;
+}
+
+void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_function *ver,
+		   const char *qual, size_t qual_len, const char *payload, size_t payload_len,
+		   unsigned attempt, bool log_tail, const struct spur_trace *trace,
+		   struct spur_result *r)
+{
+	struct spur_exec_call k;
+	if (call_begin(&k, ex, fn, ver, qual, qual_len, payload, payload_len, attempt,
+		       log_tail, trace, r))
+		call_end(&k, call_step(&k, true));
+}
+
+bool spur_exec_can_pause(struct spur_function *ver)
+{
+	return can_resume(spur_function_runtime(ver, NULL, NULL));
+}
+
+struct spur_exec_call *spur_exec_run_inline(struct spur_exec *ex, struct spur_fn *fn,
+				       struct spur_function *ver, const char *qual,
+				       size_t qual_len, const char *payload, size_t payload_len,
+				       bool log_tail, const struct spur_trace *trace,
+				       int64_t yield_ns, struct spur_result *r)
+{
+	struct spur_exec_call k;
+	if (!call_begin(&k, ex, fn, ver, qual, qual_len, payload, payload_len, 1, log_tail,
+			trace, r))
+		return NULL;
+	k.inv.yield_ns = can_resume(k.rt) ? yield_ns : 0;
+	enum spur_run run = call_step(&k, true);
+	if (run != SPUR_RUN_YIELD) {
+		call_end(&k, run);
+		return NULL;
+	}
+	struct spur_exec_call *moved = call_move(&k);
+	if (!moved) {	/* no memory to move it: finish here */
+		k.inv.yield_ns = 0;
+		call_end(&k, call_step(&k, false));
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&moved->m->moved, 1, memory_order_relaxed);
+	return moved;
+}
+
+void spur_exec_finish(struct spur_exec_call *k)
+{
+	k->inv.yield_ns = 0;	/* to the end now */
+	call_end(k, call_step(k, false));
+	free(k);
 }
 
 struct spur_result *spur_exec_event(struct spur_exec *ex, const char *target,

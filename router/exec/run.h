@@ -49,6 +49,22 @@ void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_functio
 		   unsigned attempt, bool log_tail, const struct spur_trace *trace,
 		   struct spur_result *r);
 
+/* spur_exec_run() for an event loop's thread (attempt 1). A runtime with
+ * resume pauses the run once spur_now_ns() passes yield_ns (0: never):
+ * the paused run is returned, and spur_exec_finish() takes it to its end
+ * on another thread, filling r then. NULL: the run ended here (or was
+ * throttled), r is filled. The payload stays borrowed until the end. */
+struct spur_exec_call;
+struct spur_exec_call *spur_exec_run_inline(struct spur_exec *ex, struct spur_fn *fn,
+				       struct spur_function *ver, const char *qual,
+				       size_t qual_len, const char *payload, size_t payload_len,
+				       bool log_tail, const struct spur_trace *trace,
+				       int64_t yield_ns, struct spur_result *r);
+void spur_exec_finish(struct spur_exec_call *call);
+/* Can ver's handlers pause (its runtime has resume)? Those that cannot
+ * must not start on an event loop. */
+bool spur_exec_can_pause(struct spur_function *ver);
+
 /* Run one stored event (async workers, mappings): `target` is
  * "fn[:qual]", the request id is the event's id, `traceparent` and
  * `tracestate` the event's trace context (NULL: none; borrowed). Always

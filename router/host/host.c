@@ -25,7 +25,14 @@
 #include "run.h"
 #include "util.h"
 #include "version.h"
+#include "workers.h"
 #include "yaml.h"
+
+/* Worker threads for runs moved off event loops: at most this many at
+ * once (function concurrency limits them first), each with a 1 MiB stack
+ * like the HTTP threads they relieve. */
+#define HOST_WORKERS_MAX 256
+#define HOST_WORKER_STACK ((size_t)1 << 20)
 
 static const struct spur_runtime *runtime_lookup(void *ud, const char *name, void **instance);
 static int reload_cb(void *ud, char *why, size_t whylen);
@@ -40,10 +47,13 @@ static int build_core(struct spur_host *h)
 		.registry = &h->registry, .log = &h->log, .state_dir = cfg->state_dir,
 		.arn_region = cfg->arn_region, .arn_account = cfg->arn_account,
 	});
+	/* runs that leave an event loop: threads on demand, gone after 10 s idle */
+	h->workers = spur_workers_new("spur-run", HOST_WORKERS_MAX, 10000, HOST_WORKER_STACK);
 	h->intake = spur_intake_new(&(struct spur_intake_env){
 		.exec = h->exec, .registry = &h->registry, .log = &h->log, .metrics = h->metrics,
+		.workers = h->workers,
 	});
-	if (!h->exec || !h->intake)
+	if (!h->exec || !h->intake || !h->workers)
 		return -ENOMEM;
 	h->reg_env = (struct spur_registry_env){
 		.config_file = cfg->file, .state_dir = cfg->state_dir, .log = &h->log,
@@ -345,6 +355,7 @@ void spur_host_free(struct spur_host *h)
 	 * destinations close before any plugin's fini. Mapping pollers stop
 	 * with the sources: they invoke, and write records to the outbox. */
 	spur_host_stop(h);
+	spur_workers_free(h->workers);	/* the sources' drain ended what they moved */
 	spur_mappings_stop(h->mappings);
 	spur_async_stop(h->async);
 	spur_outbox_stop(h->outbox);

@@ -39,6 +39,7 @@ struct spur_host {
 	pthread_mutex_t reload_lock;
 	struct spur_exec *exec;
 	struct spur_intake *intake;
+	struct spur_workers *workers;	/* runs moved off event loops */
 	struct spur_api api;
 
 	size_t n_routes;

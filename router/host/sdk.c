@@ -145,33 +145,73 @@ SPUR_API int spur_route_line(const struct spur_route *r)
 /* ABI 1.0's struct spur_attr, the stride of a caller that names none. */
 #define ATTR_SIZE_1_0 (offsetof(struct spur_attr, value_len) + sizeof(size_t))
 
-SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
-					 const struct spur_invoke_args *args)
+/* args as this build lays them out: the caller's own when it is (no
+ * copy), else a copy in *a with its attributes re-laid in *attrs (the
+ * caller frees it). False when out of memory. */
+static bool native_args(const struct spur_invoke_args *args, struct spur_invoke_args *a,
+			struct spur_attr **attrs, const struct spur_invoke_args **out)
 {
-	bool has_route = args->struct_size >= offsetof(struct spur_invoke_args, route) +
-					       sizeof(args->route);
-	const struct spur_route_config *route = has_route && args->route ? args->route->cfg : NULL;
 	bool has_attrs = args->struct_size >= offsetof(struct spur_invoke_args, n_attrs) +
 					       sizeof(args->n_attrs);
 	size_t stride = SPUR_HAS_MEMBER(args, struct spur_invoke_args, attr_size) &&
 			args->attr_size ? args->attr_size : ATTR_SIZE_1_0;
+	*attrs = NULL;
+	*out = args;
 	if (!has_attrs || !args->attrs || !args->n_attrs || stride == sizeof(struct spur_attr))
-		return spur_intake_invoke(host->intake, args, route);
+		return true;
 	/* attributes of another layout: read with the caller's stride */
-	struct spur_attr *attrs = calloc(args->n_attrs, sizeof(*attrs));
-	struct spur_invoke_args a = { 0 };
-	if (!attrs)
-		return NULL;
+	*attrs = calloc(args->n_attrs, sizeof(**attrs));
+	if (!*attrs)
+		return false;
 	for (size_t i = 0; i < args->n_attrs; i++)
-		memcpy(&attrs[i], (const char *)args->attrs + i * stride,
-		       stride < sizeof(*attrs) ? stride : sizeof(*attrs));
-	memcpy(&a, args, args->struct_size < sizeof(a) ? args->struct_size : sizeof(a));
-	a.struct_size = sizeof(a);
-	a.attrs = attrs;
-	a.attr_size = sizeof(*attrs);
-	struct spur_result *r = spur_intake_invoke(host->intake, &a, route);
+		memcpy(&(*attrs)[i], (const char *)args->attrs + i * stride,
+		       stride < sizeof(**attrs) ? stride : sizeof(**attrs));
+	memset(a, 0, sizeof(*a));
+	memcpy(a, args, args->struct_size < sizeof(*a) ? args->struct_size : sizeof(*a));
+	a->struct_size = sizeof(*a);
+	a->attrs = *attrs;
+	a->attr_size = sizeof(**attrs);
+	*out = a;
+	return true;
+}
+
+static const struct spur_route_config *args_route(const struct spur_invoke_args *args)
+{
+	bool has_route = args->struct_size >= offsetof(struct spur_invoke_args, route) +
+					       sizeof(args->route);
+	return has_route && args->route ? args->route->cfg : NULL;
+}
+
+SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
+					 const struct spur_invoke_args *args)
+{
+	struct spur_invoke_args copy;
+	const struct spur_invoke_args *a;
+	struct spur_attr *attrs;
+	if (!native_args(args, &copy, &attrs, &a))
+		return NULL;
+	struct spur_result *r = spur_intake_invoke(host->intake, a, args_route(args));
 	free(attrs);
 	return r;
+}
+
+SPUR_API bool spur_invoke_start(struct spur_host *host, const struct spur_invoke_args *args,
+				int64_t budget_ns, spur_invoke_done_fn *done, void *cookie,
+				struct spur_result **now)
+{
+	struct spur_invoke_args copy;
+	const struct spur_invoke_args *a;
+	struct spur_attr *attrs;
+	if (!native_args(args, &copy, &attrs, &a)) {
+		*now = NULL;
+		return true;
+	}
+	/* the intake copies the attributes it keeps, so ours go now */
+	bool ended = spur_intake_start(host->intake, a, args_route(args),
+				       spur_now_ns() + (budget_ns > 0 ? budget_ns : 0),
+				       done, cookie, now);
+	free(attrs);
+	return ended;
 }
 
 SPUR_API int spur_queue_send(struct spur_host *host, const char *queue, const void *body,

@@ -22,6 +22,7 @@ struct spur_mappings;
 struct spur_metrics;
 struct spur_registry_ref;
 struct spur_route_config;
+struct spur_workers;
 
 /* What the front door is built with (copied). */
 struct spur_intake_env {
@@ -29,6 +30,7 @@ struct spur_intake_env {
 	struct spur_registry_ref *registry;
 	const struct spur_log *log;
 	struct spur_metrics *metrics;
+	struct spur_workers *workers;	/* where runs leave an event loop for */
 };
 
 struct spur_intake *spur_intake_new(const struct spur_intake_env *env);
@@ -45,5 +47,16 @@ void spur_intake_attach(struct spur_intake *in, const struct spur_store *store,
  * NULL. Always a result but on out of memory. Any thread. */
 struct spur_result *spur_intake_invoke(struct spur_intake *in, const struct spur_invoke_args *args,
 				       const struct spur_route_config *route);
+
+/* spur_intake_invoke() from an event loop's thread. True: the call ended
+ * here, *now is the answer (NULL: out of memory). False: it goes on on a
+ * worker, which calls done(cookie, answer) when it ends; args' payload
+ * and raw_body stay borrowed until then (the rest is copied). What moves:
+ * a run still going at yield_ns (a runtime with resume), and before they
+ * start, runs that may block (no resume: native, process isolation) and
+ * keyed sync calls. */
+bool spur_intake_start(struct spur_intake *in, const struct spur_invoke_args *args,
+		       const struct spur_route_config *route, int64_t yield_ns,
+		       spur_invoke_done_fn *done, void *cookie, struct spur_result **now);
 
 #endif

@@ -35,9 +35,13 @@ extern "C" {
  *        route keys and a runtime's function keys, declared, checked at
  *        load; the core schema names no plugin's keys)
  *   1.3  struct spur_plugin: option_size; struct spur_invoke_args:
- *        attr_size (the element sizes of the arrays a plugin hands over) */
+ *        attr_size (the element sizes of the arrays a plugin hands over)
+ *   1.4  struct spur_runtime: resume, SPUR_RUN_YIELD and
+ *        spur_invocation_yield_ns() (a run paused on an event loop goes on
+ *        on a worker); spur_invoke_start() (a source on an event loop
+ *        gets its answer later, from a worker, when the run moved) */
 #define SPUR_ABI_MAJOR 1
-#define SPUR_ABI_MINOR 3
+#define SPUR_ABI_MINOR 4
 
 /* Does `p`, a struct of type T that starts with `uint32_t struct_size`
  * and was built by the other side for any minor version, carry `member`? */

@@ -84,6 +84,21 @@ SPUR_API struct spur_result *spur_invoke(struct spur_host *host,
 					 const struct spur_invoke_args *args);
 SPUR_API void spur_result_free(struct spur_result *r);
 
+/* ABI 1.4: spur_invoke() for a source that serves many requests on one
+ * thread (an event loop). A Lua handler runs inline until it ends or has
+ * run for budget_ns; then it pauses and a worker thread takes it to its
+ * end. Handlers that may block (native, `isolation: process`) and keyed
+ * sync calls go to a worker before they start.
+ * True: the call ended here and *now is the result (NULL: out of memory).
+ * False: it goes on on a worker, which calls done(cookie, result) once,
+ * when it ends (result NULL: out of memory). args->payload and raw_body
+ * must stay valid until then; everything else args points to is copied
+ * when needed. */
+typedef void spur_invoke_done_fn(void *cookie, struct spur_result *r);
+SPUR_API bool spur_invoke_start(struct spur_host *host, const struct spur_invoke_args *args,
+				int64_t budget_ns, spur_invoke_done_fn *done, void *cookie,
+				struct spur_result **now);
+
 SPUR_API enum spur_status spur_result_status(const struct spur_result *r);
 /* The request id (a UUID), always set. */
 SPUR_API const char *spur_result_request_id(const struct spur_result *r);

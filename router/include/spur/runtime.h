@@ -14,6 +14,10 @@
  *   invoke        one invocation in that context. A context runs one
  *                 invocation at a time, but successive ones may come from
  *                 different threads.
+ *   resume        (ABI 1.4, optional) go on with an invocation that
+ *                 invoke (or resume) left with SPUR_RUN_YIELD, on another
+ *                 thread: an event loop ran it inline, its budget ran out,
+ *                 and a worker thread takes it to its end.
  *   context_free  end of the context (idle_ttl, max_uses, after a fatal
  *                 result, shutdown).
  *
@@ -41,6 +45,10 @@ enum spur_run {
 	SPUR_RUN_TIMEOUT,	/* deadline passed; the host writes the message */
 	SPUR_RUN_OOM,		/* memory limit hit */
 	SPUR_RUN_CRASH,		/* the context is broken (error set if known) */
+	SPUR_RUN_YIELD,		/* ABI 1.4: paused at spur_invocation_yield_ns()
+				 * (only where it is not 0, only by a runtime
+				 * with resume): the host calls resume later,
+				 * maybe from another thread */
 };
 
 struct spur_runtime {
@@ -61,6 +69,12 @@ struct spur_runtime {
 	void (*context_free)(void *instance, void *ctx);
 
 	enum spur_run (*invoke)(void *ctx, struct spur_invocation *inv);
+
+	/* ABI 1.4, may be NULL: continue a run paused with SPUR_RUN_YIELD.
+	 * `inv` is the same invocation, maybe at another address: use this
+	 * one from now on. Without resume a runtime's handlers never run on
+	 * an event loop (they go to a worker thread before they start). */
+	enum spur_run (*resume)(void *ctx, struct spur_invocation *inv);
 };
 
 /* --- the function version ---------------------------------------------- */
@@ -96,6 +110,10 @@ SPUR_API unsigned spur_invocation_attempt(const struct spur_invocation *inv);	/*
 /* Deadline on spur_now_ns()'s clock, and as Unix epoch milliseconds. */
 SPUR_API int64_t spur_invocation_deadline_ns(const struct spur_invocation *inv);
 SPUR_API int64_t spur_invocation_deadline_epoch_ms(const struct spur_invocation *inv);
+/* ABI 1.4: when a runtime with resume should pause this run (return
+ * SPUR_RUN_YIELD) at the next point where it can, on spur_now_ns()'s
+ * clock; 0: never (run to the end). Checked as cheaply as the deadline. */
+SPUR_API int64_t spur_invocation_yield_ns(const struct spur_invocation *inv);
 /* The event: raw JSON bytes (borrowed; NULL for INIT). A runtime parses
  * them with the JSON library of its choice: the SDK names none. */
 SPUR_API const char *spur_invocation_payload(const struct spur_invocation *inv, size_t *len);
