@@ -22,6 +22,7 @@ struct spur_workq {
 	struct spur_job *head, *tail;
 	struct spur_job **heap;
 	size_t n_heap, cap_heap, n_ready;
+	size_t n_idle;			/* consumers waiting on `ready` */
 	bool keeper;			/* a consumer is keeping the timers */
 	bool stopped;
 };
@@ -182,8 +183,10 @@ static struct spur_job *take_ready(struct spur_workq *s)
 	return j;
 }
 
-/* Wait (lock held) until a job is ready or stop. */
-static bool wait_ready(struct spur_workq *s)
+/* Wait (lock held) until a job is ready (true), or stop, or (idle_until,
+ * on CLOCK_MONOTONIC, NULL: never) idle that long with nothing to do: a
+ * keeper of the timers is never idle. */
+static bool wait_ready_until(struct spur_workq *s, const struct timespec *idle_until)
 {
 	for (;;) {
 		if (s->stopped)
@@ -192,7 +195,18 @@ static bool wait_ready(struct spur_workq *s)
 		if (s->head)
 			return true;
 		if (next == INT64_MAX || s->keeper) {
-			pthread_cond_wait(&s->ready, &s->lock);
+			int rc = 0;
+
+			s->n_idle++;
+			if (idle_until)
+				rc = pthread_cond_timedwait(&s->ready, &s->lock, idle_until);
+			else
+				pthread_cond_wait(&s->ready, &s->lock);
+			s->n_idle--;
+			if (rc == ETIMEDOUT) {
+				promote(s);
+				return s->head != NULL && !s->stopped;
+			}
 			continue;
 		}
 		s->keeper = true;
@@ -203,6 +217,39 @@ static bool wait_ready(struct spur_workq *s)
 		if (s->head || promote(s) < INT64_MAX)
 			pthread_cond_signal(&s->ready);	/* hand the timer on */
 	}
+}
+
+static bool wait_ready(struct spur_workq *s)
+{
+	return wait_ready_until(s, NULL);
+}
+
+struct spur_job *spur_workq_pop_idle(struct spur_workq *s, int64_t idle_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(idle_ms / 1000);
+	until.tv_nsec += (long)(idle_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	struct spur_job *j = wait_ready_until(s, &until) ? take_ready(s) : NULL;
+	if (j && s->head)
+		pthread_cond_signal(&s->ready);
+	pthread_mutex_unlock(&s->lock);
+	return j;
+}
+
+bool spur_workq_wants_consumer(struct spur_workq *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool wants = !s->stopped && (s->n_ready > s->n_idle ||
+				     (s->n_heap && !s->keeper && !s->n_idle));
+	pthread_mutex_unlock(&s->lock);
+	return wants;
 }
 
 struct spur_job *spur_workq_pop(struct spur_workq *s)

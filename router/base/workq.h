@@ -38,6 +38,13 @@ void spur_workq_free(struct spur_workq *s, void (*fn)(struct spur_job *j, void *
 void spur_workq_push(struct spur_workq *s, struct spur_job *j, int64_t due_ns);
 /* Block until a job is ready; NULL after stop. */
 struct spur_job *spur_workq_pop(struct spur_workq *s);
+/* Elastic consumers: pop, but give up (NULL) after idle_ms of waiting
+ * with nothing ready (the consumer may end; a timer keeper never gives
+ * up). NULL after stop too. */
+struct spur_job *spur_workq_pop_idle(struct spur_workq *s, int64_t idle_ms);
+/* Is there work no waiting consumer will take: more ready jobs than idle
+ * consumers, or timers nobody keeps? Asked after a push, to start one. */
+bool spur_workq_wants_consumer(struct spur_workq *s);
 /* Up to max ready jobs without blocking beyond the first. */
 size_t spur_workq_pop_batch(struct spur_workq *s, struct spur_job **out, size_t max);
 /* Re-evaluate timers now (after the injected clock moved). */

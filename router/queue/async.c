@@ -27,12 +27,16 @@
  * store keeps the durable truth on the store clock. A single node owns
  * its store, so no lease is needed while running: the lease is this
  * process being alive.
- * Threads: callers of submit (HTTP, MQTT, ZeroMQ, the outbox), and 32 worker
- * threads (8 per core on larger machines): they mostly wait for commits.
+ * Threads: callers of submit (HTTP, MQTT, ZeroMQ, the outbox), and up to
+ * 32 worker threads (8 per core on larger machines): they mostly wait for
+ * commits. Workers start when a push finds work no idle worker will take
+ * (spur_workq_wants_consumer) and end after ASYNC_IDLE_MS without work,
+ * so an idle daemon holds none (one stays while retries wait on timers).
  */
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +49,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "record.h"
+#include "workers.h"
 #include "workq.h"
 #include "util.h"
 #include "version.h"
@@ -55,6 +60,7 @@
 #define THROTTLE_MIN_MS 1000
 #define THROTTLE_MAX_MS (5LL * 60 * 1000)
 #define RECOVER_PAGE 256
+#define ASYNC_IDLE_MS 10000		/* a worker with nothing to do this long ends */
 
 struct event {
 	struct spur_job job;		/* first: the work queue hands us this pointer */
@@ -77,10 +83,18 @@ struct spur_async {
 	void *si;
 	struct spur_outbox *outbox;
 	struct spur_workq *sched;
-	size_t n_workers;
-	pthread_t *workers;
-	size_t started;
+	size_t n_workers;		/* at most this many at once */
+	struct spur_workers *pool;	/* their threads (spur_async_start) */
+	atomic_size_t consumers;	/* workers running now */
 };
+
+/* One worker: events until it has been idle ASYNC_IDLE_MS. */
+struct consumer {
+	struct spur_task task;
+	struct spur_async *a;
+};
+
+static void wake_workers(struct spur_async *a);
 
 static void event_free(struct event *e)
 {
@@ -144,8 +158,7 @@ struct spur_async *spur_async_new(const struct spur_async_env *env)
 	 * of the handler. Many of them let one group commit serve many. */
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	a->n_workers = cores > 4 ? (size_t)cores * 8 : 32;
-	a->workers = calloc(a->n_workers, sizeof(*a->workers));
-	if (!a->sched || !a->workers) {
+	if (!a->sched) {
 		spur_async_free(a);
 		return NULL;
 	}
@@ -217,6 +230,7 @@ int spur_async_submit_traced(struct spur_async *a, struct spur_fn *fn, const cha
 	spur_counter_add(spur_fn_counter(fn, SPUR_FN_RECEIVED), 1);
 	free(attrs);
 	spur_workq_push(a->sched, &e->job, 0);
+	wake_workers(a);
 	return 0;
 fail:
 	snprintf(why, whylen, "%s", rc == -ENOSPC ? "the disk is full" :
@@ -372,6 +386,7 @@ int spur_async_reject(struct spur_async *a, struct spur_fn *fn, const char *reas
 static void requeue_after(struct spur_async *a, struct event *e, int64_t ms)
 {
 	spur_workq_push(a->sched, &e->job, spur_now_ns() + ms * 1000000);
+	wake_workers(a);
 }
 
 /* A function error before max_retries: write the attempt, then wait. */
@@ -473,13 +488,38 @@ static void run_event(struct spur_async *a, struct event *e)
 	spur_result_free(r);
 }
 
-static void *worker_main(void *arg)
+static void consumer_run(struct spur_task *t)
 {
-	struct spur_async *a = arg;
+	struct spur_async *a = ((struct consumer *)t)->a;
 	struct spur_job *j;
-	while ((j = spur_workq_pop(a->sched)))
+
+	free(t);
+	while ((j = spur_workq_pop_idle(a->sched, ASYNC_IDLE_MS)))
 		run_event(a, (struct event *)j);
-	return NULL;
+	atomic_fetch_sub(&a->consumers, 1);
+	/* it may have given up just as a push saw it idle */
+	wake_workers(a);
+}
+
+/* After a push: start a worker if there is work no idle one will take. */
+static void wake_workers(struct spur_async *a)
+{
+	while (a->pool && spur_workq_wants_consumer(a->sched)) {
+		size_t n = atomic_load(&a->consumers);
+		if (n >= a->n_workers)
+			return;
+		if (!atomic_compare_exchange_weak(&a->consumers, &n, n + 1))
+			continue;
+		struct consumer *c = malloc(sizeof(*c));
+		if (c) {
+			*c = (struct consumer){ .task.run = consumer_run, .a = a };
+			if (spur_workers_submit(a->pool, &c->task) == 0)
+				return;
+			free(c);
+		}
+		atomic_fetch_sub(&a->consumers, 1);
+		return;
+	}
 }
 
 /* --- restart ---------------------------------------------------------------- */
@@ -543,9 +583,15 @@ int spur_async_start(struct spur_async *a)
 	} while (rc.n - before == RECOVER_PAGE);
 	if (rc.n)
 		spur_log_write(logger(a), SPUR_LOG_INFO, NULL, "async: %zu stored event(s) resumed", rc.n);
-	for (; a->started < a->n_workers; a->started++)
-		if (pthread_create(&a->workers[a->started], NULL, worker_main, a) != 0)
-			return -EAGAIN;
+	a->pool = spur_workers_new("spur-async", (unsigned)a->n_workers, 100, 0);
+	if (!a->pool)
+		return -ENOMEM;
+	/* the events just resumed: as many workers as they want */
+	for (size_t n = atomic_load(&a->consumers); n < a->n_workers; n++) {
+		wake_workers(a);
+		if (atomic_load(&a->consumers) <= n)
+			break;	/* nothing more wanted, or no thread could start */
+	}
 	return 0;
 }
 
@@ -554,9 +600,8 @@ void spur_async_stop(struct spur_async *a)
 	if (!a || !a->sched)
 		return;
 	spur_workq_stop(a->sched);
-	for (size_t i = 0; i < a->started; i++)
-		pthread_join(a->workers[i], NULL);
-	a->started = 0;
+	spur_workers_free(a->pool);	/* waits for every worker to end */
+	a->pool = NULL;
 }
 
 void spur_async_free(struct spur_async *a)
@@ -565,13 +610,13 @@ void spur_async_free(struct spur_async *a)
 		return;
 	spur_async_stop(a);
 	spur_workq_free(a->sched, job_free, NULL);
-	free(a->workers);
 	free(a);
 }
 
 void spur_async_kick(struct spur_async *a)
 {
 	spur_workq_kick(a->sched);
+	wake_workers(a);
 }
 
 size_t spur_async_pending(struct spur_async *a)

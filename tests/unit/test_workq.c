@@ -272,6 +272,30 @@ START_TEST(free_hands_back_every_job)
 }
 END_TEST
 
+/* Elastic consumers (async workers): an idle pop gives up, a queued job
+ * is still taken, and wants_consumer says when a push needs a new one. */
+START_TEST(idle_pop_gives_up_and_wants_consumer_says_when)
+{
+	struct spur_workq *q = spur_workq_new();
+	struct job a = { .n = 1 }, b = { .n = 2 };
+
+	clock_at(HOUR_NS);
+	ck_assert(!spur_workq_wants_consumer(q));		/* nothing queued */
+	ck_assert_ptr_null(spur_workq_pop_idle(q, 5));		/* idle 5 ms: gives up */
+	spur_workq_push(q, &a.job, 0);
+	ck_assert(spur_workq_wants_consumer(q));		/* ready, nobody waiting */
+	ck_assert_int_eq(n_of(spur_workq_pop_idle(q, 5)), 1);
+	ck_assert(!spur_workq_wants_consumer(q));
+	spur_workq_push(q, &b.job, now() + HOUR_NS);
+	ck_assert(spur_workq_wants_consumer(q));		/* a timer nobody keeps */
+	spur_workq_stop(q);
+	ck_assert(!spur_workq_wants_consumer(q));
+	ck_assert_ptr_null(spur_workq_pop_idle(q, 5));
+	spur_workq_free(q, NULL, NULL);
+	spur_clock_inject(NULL, NULL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("workq");
@@ -284,6 +308,7 @@ int main(void)
 	tcase_add_test(tc, pop_batch_takes_at_most_max);
 	tcase_add_test(tc, stop_wakes_blocked_pops);
 	tcase_add_test(tc, free_hands_back_every_job);
+	tcase_add_test(tc, idle_pop_gives_up_and_wants_consumer_says_when);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
