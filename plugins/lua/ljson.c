@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -614,6 +615,16 @@ static void dec_number(struct dec *d)
 		while (q < d->end && *q >= '0' && *q <= '9')
 			q++;
 	}
+	if (is_int && q - s <= 18) {	/* fits in 63 bits: no copy, no strtoll */
+		const char *c = s + (*s == '-');
+		long long i = 0;
+
+		for (; c < q; c++)
+			i = i * 10 + (*c - '0');
+		d->p = q;
+		lua_pushinteger(d->L, (lua_Integer)(*s == '-' ? -i : i));
+		return;
+	}
 	if ((size_t)(q - s) >= sizeof(tmp))
 		dec_fail(d, "number too long");
 	memcpy(tmp, s, (size_t)(q - s));
@@ -638,54 +649,93 @@ static void dec_number(struct dec *d)
 
 static void dec_value(struct dec *d);
 
+/* Members (pairs) or elements a container keeps on the Lua stack before
+ * they go into its table: the table is made with the exact size when they
+ * all fit (no rehash as it grows), and filled in batches past that. */
+#define DEC_BATCH 32
+
+/* [-(2n|n), +0] Move the n pending members (pairs: keys and values) or
+ * elements above the table at `t` into it; *next is the next index. */
+static void dec_flush(lua_State *L, int t, int n, bool pairs, lua_Integer *next)
+{
+	int base = lua_gettop(L) - (pairs ? 2 * n : n);
+
+	for (int k = 1; k <= n; k++) {
+		if (pairs) {
+			lua_pushvalue(L, base + 2 * k - 1);
+			lua_pushvalue(L, base + 2 * k);
+			lua_rawset(L, t);
+		} else {
+			lua_pushvalue(L, base + k);
+			lua_rawseti(L, t, ++*next);
+		}
+	}
+	lua_settop(L, base);
+}
+
+/* [-0, +1] Make the table below the n pending members; its index. */
+static int dec_table(lua_State *L, int n, bool pairs, int size)
+{
+	int below = pairs ? 2 * n : n;
+
+	lua_createtable(L, pairs ? 0 : size, pairs ? size : 0);
+	lua_insert(L, -below - 1);
+	return lua_gettop(L) - below;
+}
+
 /* [-0, +1, v] */
 static void dec_container(struct dec *d, char close)
 {
 	lua_State *L = d->L;
-	lua_Integer i = 0;
+	bool pairs = close == '}';
+	lua_Integer next = 0;
+	int t = 0, n = 0;	/* t: the table once made (0: not yet); n: pending */
 
 	if (++d->depth > SPUR_LUA_MAX_DECODE_DEPTH)
 		dec_fail(d, "nesting too deep");
-	luaL_checkstack(L, 4, "JSON nesting too deep");
+	luaL_checkstack(L, 2 * DEC_BATCH + 8, "JSON nesting too deep");
 	d->p++;
-	lua_newtable(L);
-	if (close == ']') {
-		spur_lua_push_array_mt(L);
-		lua_setmetatable(L, -2);
-	}
 	skip_ws(d);
 	if (d->p < d->end && *d->p == close) {
 		d->p++;
-		d->depth--;
-		return;
-	}
-	for (;;) {
-		if (close == '}') {
-			if (d->p >= d->end || *d->p != '"')
-				dec_fail(d, "expected a string key");
-			dec_string(d);
-			skip_ws(d);
-			if (d->p >= d->end || *d->p != ':')
-				dec_fail(d, "expected ':'");
-			d->p++;
-			skip_ws(d);
+	} else {
+		for (;;) {
+			if (pairs) {
+				if (d->p >= d->end || *d->p != '"')
+					dec_fail(d, "expected a string key");
+				dec_string(d);
+				skip_ws(d);
+				if (d->p >= d->end || *d->p != ':')
+					dec_fail(d, "expected ':'");
+				d->p++;
+				skip_ws(d);
+			}
 			dec_value(d);
-			lua_rawset(L, -3);
-		} else {
-			dec_value(d);
-			lua_rawseti(L, -2, ++i);
-		}
-		skip_ws(d);
-		if (d->p < d->end && *d->p == ',') {
-			d->p++;
+			if (++n == DEC_BATCH) {	/* a big one: the table now, then batches */
+				if (!t)
+					t = dec_table(L, n, pairs, 2 * DEC_BATCH);
+				dec_flush(L, t, n, pairs, &next);
+				n = 0;
+			}
 			skip_ws(d);
-			continue;
+			if (d->p < d->end && *d->p == ',') {
+				d->p++;
+				skip_ws(d);
+				continue;
+			}
+			if (d->p < d->end && *d->p == close)
+				break;
+			dec_fail(d, pairs ? "expected ',' or '}'" : "expected ',' or ']'");
 		}
-		if (d->p < d->end && *d->p == close)
-			break;
-		dec_fail(d, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+		d->p++;
 	}
-	d->p++;
+	if (!t)		/* everything pending: the exact size */
+		t = dec_table(L, n, pairs, n);
+	dec_flush(L, t, n, pairs, &next);
+	if (!pairs) {
+		spur_lua_push_array_mt(L);
+		lua_setmetatable(L, t);
+	}
 	d->depth--;
 }
 
