@@ -77,8 +77,12 @@ lua_State *spur_lua_state_new(struct spur_lua_ctx *c)
 {
 	lua_State *L = lua_newstate(alloc, c);
 
-	if (L != NULL)
+	if (L != NULL) {
 		*(struct spur_lua_ctx **)lua_getextraspace(L) = c;
+		/* most of what an invoke makes (the event, the result) dies with
+		 * it: young objects are collected without a full mark */
+		lua_gc(L, LUA_GCGEN, 0, 0);
+	}
 	return L;
 }
 
