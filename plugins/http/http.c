@@ -142,7 +142,7 @@ static struct http_req *req_new(struct spur_http *srv, const char *uri)
 	rq->srv = srv;
 	rq->raw_uri = (char *)(rq + 1);
 	memcpy(rq->raw_uri, uri ? uri : "/", ul + 1);
-	rq->start_ns = spur_now_ns();
+	rq->start_ns = spur_now_coarse_ns();	/* deadlines of 1 ms and up: coarse will do */
 	rq->deadline_ns = rq->start_ns + srv->opt.request_timeout_ms * 1000000;
 	return rq;
 }
@@ -193,7 +193,7 @@ void spur_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	(void)toe;
 	/* kept alive: the next request has an idle period, then its own time */
-	spur_http_conn_arm(srv, c, spur_now_ns() + (srv->opt.connection_timeout_ms +
+	spur_http_conn_arm(srv, c, spur_now_coarse_ns() + (srv->opt.connection_timeout_ms +
 						    srv->opt.request_timeout_ms) * 1000000);
 	req_free(*con_cls);
 	*con_cls = NULL;
@@ -290,7 +290,7 @@ fail:
 
 static bool deadline_passed(const struct http_req *rq)
 {
-	return spur_now_ns() > rq->deadline_ns;
+	return spur_now_coarse_ns() > rq->deadline_ns;
 }
 
 /* Split the raw request-target into path and query. */
@@ -545,7 +545,7 @@ static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
 	}
 	/* An idle body may not outlast the request deadline. */
 	if (f.cl || f.n_te) {
-		int64_t left = (rq->deadline_ns - spur_now_ns()) / 1000000;
+		int64_t left = (rq->deadline_ns - spur_now_coarse_ns()) / 1000000;
 		int64_t ms = left < srv->opt.connection_timeout_ms ? left :
 			srv->opt.connection_timeout_ms;
 		unsigned secs = (unsigned)((ms + 999) / 1000);

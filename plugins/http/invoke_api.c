@@ -179,8 +179,12 @@ static enum MHD_Result invoke_answer(struct http_req *rq, struct MHD_Connection 
 		return lambda_error(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "ServiceException", "out of memory", 0);
 	s = spur_result_request_id(res);
-	if (s)
-		snprintf(rq->request_id, sizeof(rq->request_id), "%s", s);
+	if (s) {	/* a UUID: copied, not formatted */
+		size_t n = strnlen(s, sizeof(rq->request_id) - 1);
+
+		memcpy(rq->request_id, s, n);
+		rq->request_id[n] = '\0';
+	}
 	st = spur_result_status(res);
 
 	switch (st) {

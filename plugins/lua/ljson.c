@@ -581,6 +581,37 @@ static void dec_string(struct dec *d)
 	luaL_pushresult(&b);
 }
 
+/* [-0, +(0|1)] A plain decimal [-]ddd.ddd of at most 15 significant
+ * digits, pushed without strtod: its digits as an integer and 10^k are
+ * both exact doubles, so one division rounds correctly (Clinger's fast
+ * path). False (nothing pushed) for anything else. */
+static bool fast_real(struct dec *d, const char *s, const char *q)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+					1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	const char *c = s + (*s == '-');
+	long long m = 0;
+	int digits = 0, frac = -1;
+
+	for (; c < q; c++) {
+		if (*c == '.') {
+			frac = 0;
+			continue;
+		}
+		if (*c < '0' || *c > '9' || ++digits > 15)
+			return false;	/* an exponent, or too many digits */
+		m = m * 10 + (*c - '0');
+		if (frac >= 0)
+			frac++;
+	}
+	if (frac < 0)
+		return false;
+	double v = (double)m / pow10[frac];
+	d->p = q;
+	lua_pushnumber(d->L, (lua_Number)(*s == '-' ? -v : v));
+	return true;
+}
+
 /* [-0, +1, v] */
 static void dec_number(struct dec *d)
 {
@@ -615,6 +646,8 @@ static void dec_number(struct dec *d)
 		while (q < d->end && *q >= '0' && *q <= '9')
 			q++;
 	}
+	if (!is_int && fast_real(d, s, q))
+		return;
 	if (is_int && q - s <= 18) {	/* fits in 63 bits: no copy, no strtoll */
 		const char *c = s + (*s == '-');
 		long long i = 0;

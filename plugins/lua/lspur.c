@@ -435,14 +435,6 @@ static void set_str(lua_State *L, const char *k, const char *v)
 	lua_rawset(L, SPUR_LUA_ARG_CTX);
 }
 
-/* [-0, +0, m] ctx[k] = the value at stack index slot, raw */
-static void set_slot(lua_State *L, const char *k, int slot)
-{
-	lua_pushstring(L, k);
-	lua_pushvalue(L, slot);
-	lua_rawset(L, SPUR_LUA_ARG_CTX);
-}
-
 /* [-0, +0, m] ctx[k] = i, raw */
 static void set_int(lua_State *L, const char *k, lua_Integer i)
 {
@@ -474,21 +466,69 @@ static void set_trace(lua_State *L, struct spur_invocation *inv)
 	lua_rawset(L, SPUR_LUA_ARG_CTX);
 }
 
-/* [-0, +0, m] */
+/* Registry keys: the ctx fields that are the same for every invoke of a
+ * context ({k1, v1, k2, v2, ...}, made at its first invoke), and the last
+ * ARN pushed (a string over 40 bytes is made anew by every push). */
+static const char key_consts;
+static const char key_arn;
+
+/* [-0, +1, m] The context's constant fields, made at the first call. */
+static void push_consts(lua_State *L, struct spur_lua_ctx *c)
+{
+	lua_Integer i = 0;
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_consts) == LUA_TTABLE)
+		return;
+	lua_pop(L, 1);
+	lua_createtable(L, 14, 0);
+#define CONST(k, push) (lua_pushliteral(L, k), lua_rawseti(L, -2, ++i), push, \
+			lua_rawseti(L, -2, ++i))
+	CONST("function_name", lua_pushstring(L, spur_function_name(c->fn)));
+	CONST("function_version", lua_pushstring(L, spur_function_version(c->fn)));
+	CONST("memory_limit_in_mb", lua_pushinteger(L, (lua_Integer)(c->code->memory >> 20)));
+	CONST("tmp", lua_pushstring(L, spur_context_tmp_dir(c->host_ctx)));
+	CONST("env", lua_pushvalue(L, SPUR_LUA_ARG_ENV));
+	CONST("log", lua_pushvalue(L, SPUR_LUA_ARG_LOG));
+	CONST("remaining_ms", lua_pushvalue(L, SPUR_LUA_ARG_REMAINING));
+#undef CONST
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &key_consts);
+}
+
+/* [-0, +0, m] ctx.invoked_function_arn: the Lua string of the last invoke
+ * when the ARN is the same (it nearly always is). */
+static void set_arn(lua_State *L, const char *arn)
+{
+	size_t len;
+	const char *last;
+
+	lua_pushliteral(L, "invoked_function_arn");
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key_arn) != LUA_TSTRING ||
+	    (last = lua_tolstring(L, -1, &len), strlen(arn) != len) || memcmp(last, arn, len)) {
+		lua_pop(L, 1);
+		lua_pushstring(L, arn);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &key_arn);
+	}
+	lua_rawset(L, SPUR_LUA_ARG_CTX);
+}
+
+/* [-0, +0, m] Every documented field, fresh for each invoke (a handler
+ * that changed or removed one last time sees it as it should be). */
 void spur_lua_ctx_update(lua_State *L, struct spur_lua_ctx *c)
 {
 	struct spur_invocation *inv = c->inv;
 
+	push_consts(L, c);
+	for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i < n; i += 2) {
+		lua_rawgeti(L, -1, i);
+		lua_rawgeti(L, -2, i + 1);
+		lua_rawset(L, SPUR_LUA_ARG_CTX);
+	}
+	lua_pop(L, 1);
 	set_str(L, "request_id", spur_invocation_request_id(inv));
-	set_str(L, "function_name", spur_function_name(c->fn));
-	set_str(L, "function_version", spur_function_version(c->fn));
-	set_str(L, "invoked_function_arn", spur_invocation_arn(inv));
+	set_arn(L, spur_invocation_arn(inv));
 	set_int(L, "attempt", (lua_Integer)spur_invocation_attempt(inv));
 	set_int(L, "deadline_ms", (lua_Integer)spur_invocation_deadline_epoch_ms(inv));
-	set_int(L, "memory_limit_in_mb", (lua_Integer)(c->code->memory >> 20));
-	set_str(L, "tmp", spur_context_tmp_dir(c->host_ctx));
-	set_slot(L, "env", SPUR_LUA_ARG_ENV);
-	set_slot(L, "log", SPUR_LUA_ARG_LOG);
-	set_slot(L, "remaining_ms", SPUR_LUA_ARG_REMAINING);
 	set_trace(L, inv);
 }

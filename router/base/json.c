@@ -3,7 +3,8 @@
  * json.c - a non-allocating JSON checker (see json.h).
  * An explicit stack of container kinds (2 bits would do; a byte is
  * simpler) replaces recursion, so hostile nesting costs no C stack.
- * Cost: one pass, a few instructions per byte; strtod only for reals.
+ * Cost: one pass, a few instructions per byte; strtod only for reals with
+ * an exponent or over 308 integer digits (the ones that could overflow).
  */
 #include <errno.h>
 #include <math.h>
@@ -123,6 +124,8 @@ static int number(struct scan *sc)
 		while (sc->p < sc->end && *sc->p >= '0' && *sc->p <= '9')
 			sc->p++;
 	}
+	size_t int_digits = (size_t)(sc->p - start) - (*start == '-');
+	bool exponent = false;
 	if (sc->p < sc->end && *sc->p == '.') {
 		real = true;
 		sc->p++;
@@ -133,6 +136,7 @@ static int number(struct scan *sc)
 	}
 	if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
 		real = true;
+		exponent = true;
 		sc->p++;
 		if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
 			sc->p++;
@@ -154,6 +158,8 @@ static int number(struct scan *sc)
 		}
 		return 0;
 	}
+	if (!exponent && int_digits <= 308)
+		return 0;	/* below 1e308 whatever its fraction: finite, no strtod */
 	char stack[128], *buf = n < sizeof(stack) ? stack : malloc(n + 1);
 	if (!buf)
 		return fail(sc, "out of memory");

@@ -264,6 +264,15 @@ SPUR_API int64_t spur_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+SPUR_API int64_t spur_now_coarse_ns(void)
+{
+	if (clock_fn)
+		return clock_fn(clock_ud);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* The store clock: the wall clock at the first call, then monotonic, so
  * a wall-clock step while running moves no stored time. */
 static int64_t store_anchor_ms, store_anchor_ns;

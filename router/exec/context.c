@@ -153,7 +153,7 @@ void spur_pool_put(struct spur_pool *pool, struct spur_context *c, bool keep)
 		spur_context_free(c);
 		return;
 	}
-	c->idle_since = spur_now_ns();
+	c->idle_since = spur_now_coarse_ns();	/* idle_ttl is seconds */
 	pthread_mutex_lock(&pool->lock);
 	c->prev = NULL;
 	c->next = pool->head;

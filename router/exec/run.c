@@ -173,9 +173,9 @@ struct timing {
 };
 
 static void report(const struct spur_invocation *inv, const struct spur_fn_config *c,
-		   const struct timing *t, enum spur_run run)
+		   const struct timing *t, enum spur_run run, int64_t end)
 {
-	double ms = (double)(spur_now_ns() - t->start) / 1e6;
+	double ms = (double)(end - t->start) / 1e6;
 	unsigned long long mb = (inv->memory_used + (1u << 20) - 1) >> 20;
 	char init[64] = "";
 	if (t->cold)
@@ -320,14 +320,14 @@ static bool call_begin(struct spur_exec_call *k, struct spur_exec *ex, struct sp
 	k->r = r;
 	k->c = spur_function_config(ver);	/* the version's own */
 	k->log_tail = log_tail;
-	snprintf(k->arn, sizeof(k->arn), "%s%s%.*s", spur_fn_arn(fn), qual ? ":" : "",
-		 (int)qual_len, qual ? qual : "");
+	if (qual)	/* the ARN as invoked; unqualified, the function's own */
+		snprintf(k->arn, sizeof(k->arn), "%s:%.*s", spur_fn_arn(fn), (int)qual_len, qual);
 	spur_buf_init(&k->tail);
 	k->inv = (struct spur_invocation){
 		.log = ex->env.log,
 		.ver = ver,
 		.request_id = r->request_id,
-		.arn = k->arn,
+		.arn = qual ? k->arn : spur_fn_arn(fn),
 		.attempt = attempt,
 		.payload = payload,
 		.payload_len = payload_len,
@@ -352,8 +352,9 @@ static bool call_begin(struct spur_exec_call *k, struct spur_exec *ex, struct sp
 		       "START RequestId: %s Version: %s", r->request_id, r->version);
 	k->rt = spur_function_runtime(ver, &k->rt_instance, NULL);
 	if (k->ctx) {
+		int64_t now = k->t.cold ? spur_now_ns() : k->t.start;	/* one read when warm */
 		k->inv.ctx = k->ctx;
-		k->inv.deadline_ns = spur_now_ns() + k->c->timeout_ms * 1000000;
+		k->inv.deadline_ns = now + k->c->timeout_ms * 1000000;
 		k->inv.deadline_epoch_ms = spur_epoch_ms() + k->c->timeout_ms;
 	}
 	k->cold = outcome;
@@ -371,11 +372,12 @@ static void call_end(struct spur_exec_call *k, enum spur_run outcome)
 	struct spur_invocation *inv = &k->inv;
 	struct spur_result *r = k->r;
 
+	int64_t end = spur_now_ns();
+
 	if (outcome != SPUR_RUN_OK)
 		default_error(inv, outcome, k->c);
-	report(inv, k->c, &k->t, outcome);
-	spur_hist_observe(&k->m->duration,
-			  spur_now_ns() - k->t.start - (k->t.cold ? k->t.init_ns : 0));
+	report(inv, k->c, &k->t, outcome, end);
+	spur_hist_observe(&k->m->duration, end - k->t.start - (k->t.cold ? k->t.init_ns : 0));
 	if (k->t.cold)
 		spur_hist_observe(&k->m->init, k->t.init_ns);
 	atomic_fetch_add_explicit(&k->m->outcome[outcome == SPUR_RUN_OK ? SPUR_OUTCOME_SUCCESS :
@@ -428,7 +430,8 @@ static struct spur_exec_call *call_move(const struct spur_exec_call *k)
 	if (!n)
 		return NULL;
 	*n = *k;
-	n->inv.arn = n->arn;
+	if (k->inv.arn == k->arn)
+		n->inv.arn = n->arn;
 	n->inv.logctx.tail = n->log_tail ? &n->tail : NULL;
 	snprintf(n->trace.parent, sizeof(n->trace.parent), "%s", k->inv.traceparent ?: "");
 	snprintf(n->trace.state, sizeof(n->trace.state), "%s", k->inv.tracestate ?: "");
@@ -457,13 +460,14 @@ struct spur_exec_call *spur_exec_run_inline(struct spur_exec *ex, struct spur_fn
 				       struct spur_function *ver, const char *qual,
 				       size_t qual_len, const char *payload, size_t payload_len,
 				       bool log_tail, const struct spur_trace *trace,
-				       int64_t yield_ns, struct spur_result *r)
+				       int64_t budget_ns, struct spur_result *r)
 {
 	struct spur_exec_call k;
 	if (!call_begin(&k, ex, fn, ver, qual, qual_len, payload, payload_len, 1, log_tail,
 			trace, r))
 		return NULL;
-	k.inv.yield_ns = can_resume(k.rt) ? yield_ns : 0;
+	/* the budget counts from the run's start (a cold start's INIT too) */
+	k.inv.yield_ns = can_resume(k.rt) ? k.t.start + (budget_ns > 0 ? budget_ns : 1) : 0;
 	enum spur_run run = call_step(&k, true);
 	if (run != SPUR_RUN_YIELD) {
 		call_end(&k, run);

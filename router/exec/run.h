@@ -50,7 +50,7 @@ void spur_exec_run(struct spur_exec *ex, struct spur_fn *fn, struct spur_functio
 		   struct spur_result *r);
 
 /* spur_exec_run() for an event loop's thread (attempt 1). A runtime with
- * resume pauses the run once spur_now_ns() passes yield_ns (0: never):
+ * resume pauses the run once it has run budget_ns:
  * the paused run is returned, and spur_exec_finish() takes it to its end
  * on another thread, filling r then. NULL: the run ended here (or was
  * throttled), r is filled. The payload stays borrowed until the end. */
@@ -59,7 +59,7 @@ struct spur_exec_call *spur_exec_run_inline(struct spur_exec *ex, struct spur_fn
 				       struct spur_function *ver, const char *qual,
 				       size_t qual_len, const char *payload, size_t payload_len,
 				       bool log_tail, const struct spur_trace *trace,
-				       int64_t yield_ns, struct spur_result *r);
+				       int64_t budget_ns, struct spur_result *r);
 void spur_exec_finish(struct spur_exec_call *call);
 /* Can ver's handlers pause (its runtime has resume)? Those that cannot
  * must not start on an event loop. */

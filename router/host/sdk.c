@@ -207,9 +207,8 @@ SPUR_API bool spur_invoke_start(struct spur_host *host, const struct spur_invoke
 		return true;
 	}
 	/* the intake copies the attributes it keeps, so ours go now */
-	bool ended = spur_intake_start(host->intake, a, args_route(args),
-				       spur_now_ns() + (budget_ns > 0 ? budget_ns : 0),
-				       done, cookie, now);
+	bool ended = spur_intake_start(host->intake, a, args_route(args), budget_ns, done,
+				       cookie, now);
 	free(attrs);
 	return ended;
 }

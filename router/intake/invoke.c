@@ -239,7 +239,7 @@ static struct handoff *handoff_copy(const struct spur_invoke_args *args)
 }
 
 bool spur_intake_start(struct spur_intake *in, const struct spur_invoke_args *args,
-		       const struct spur_route_config *route, int64_t yield_ns,
+		       const struct spur_route_config *route, int64_t budget_ns,
 		       spur_invoke_done_fn *done, void *cookie, struct spur_result **now)
 {
 	struct spur_result *r = spur_result_new();
@@ -257,7 +257,7 @@ bool spur_intake_start(struct spur_intake *in, const struct spur_invoke_args *ar
 	if (!p.keyed && spur_exec_can_pause(p.ver)) {
 		struct spur_exec_call *call = spur_exec_run_inline(in->env.exec, p.fn, p.ver, p.qual,
 							      p.qual_len, p.payload, p.payload_len,
-							      args->log_tail, &p.trace, yield_ns, r);
+							      args->log_tail, &p.trace, budget_ns, r);
 		if (!call)
 			return true;	/* it ended on the loop */
 		h = calloc(1, sizeof(*h));

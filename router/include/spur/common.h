@@ -62,6 +62,9 @@ SPUR_API const char *spur_strerror(int err);
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, or the injected test
  * clock). All deadlines in the SDK are on this clock. */
 SPUR_API int64_t spur_now_ns(void);
+/* ABI 1.4: the same clock read cheaply (CLOCK_MONOTONIC_COARSE: up to a
+ * few ms behind), for deadlines of a second or more read on every request. */
+SPUR_API int64_t spur_now_coarse_ns(void);
 
 #ifdef __cplusplus
 }
