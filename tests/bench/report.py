@@ -25,16 +25,29 @@ import subprocess
 import sys
 import time
 
-GOALS = {"sync": 1.2, "async": 0.8, "mqtt": 0.4, "cold": 1.5, "memory": 1.5, "latency_p99_ms": 5.0}
-SYNC_NAMES = ["spur-invoke", "spur-route", "spur-loop-invoke", "spur-loop-route", "nginx-lua"]
-SHORT = {"spur-invoke": "Invoke API", "spur-route": "route", "spur-loop-invoke": "Invoke API (loop)",
-         "spur-loop-route": "route (loop)", "nginx-lua": "nginx+lua"}
+GOALS = {"sync": 1.0, "floor": 0.75, "async": 0.8, "mqtt": 0.4, "cold": 1.5, "memory": 1.5,
+         "latency_p99_ms": 5.0, "fair_p99_ms": 25.0, "idle_rss_mib": 8.0, "idle_threads": 8}
+# every sync run is paired with the peer run right after it (PEER)
+SYNC_NAMES = ["spur-invoke", "spur-route", "spur-t1-invoke", "spur-tpc-invoke", "mhd-floor",
+              "nginx-lua", "spur-close", "spur-t1-close", "mhd-close", "nginx-close"]
+PEERS = {"nginx-lua", "nginx-close"}
+PEER = {n: ("nginx-close" if n.endswith("-close") else "nginx-lua")
+        for n in SYNC_NAMES if n not in PEERS}
+SHORT = {"spur-invoke": "Invoke API", "spur-route": "route", "spur-t1-invoke": "threads: 1",
+         "spur-tpc-invoke": "threads: 0", "mhd-floor": "MHD floor", "nginx-lua": "nginx+lua",
+         "spur-close": "close", "spur-t1-close": "close, t1", "mhd-close": "MHD close",
+         "nginx-close": "nginx close"}
 SYNC_LABELS = {
-    "spur-invoke": "spur Invoke API",
-    "spur-route": "spur route",
-    "spur-loop-invoke": "spur Invoke API, threads: 2",
-    "spur-loop-route": "spur route, threads: 2",
-    "nginx-lua": "nginx + lua + cjson",
+    "spur-invoke": "spur Invoke API, default config (threads: auto)",
+    "spur-route": "spur route (API Gateway event), default config",
+    "spur-t1-invoke": "spur Invoke API, threads: 1",
+    "spur-tpc-invoke": "spur Invoke API, threads: 0 (a thread per connection)",
+    "mhd-floor": "raw libmicrohttpd, one epoll thread, fixed answer (the floor)",
+    "nginx-lua": "nginx 1 worker + lua + cjson",
+    "spur-close": "spur Invoke API, default config, Connection: close",
+    "spur-t1-close": "spur Invoke API, threads: 1, Connection: close",
+    "mhd-close": "raw libmicrohttpd, Connection: close",
+    "nginx-close": "nginx + lua, Connection: close",
 }
 
 
@@ -245,14 +258,14 @@ def sync_summary(rows):
             continue
         out[name] = {k: agg([r[k] for r in rs]) for k in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms")}
         out[name]["errors"] = sum(r["non2xx"] + r["socket_errors"] for r in rs)
-    # per-round pairs: each spur run with the nginx run right after it
+    # per-round pairs: each run with its peer's run right after it
     pairs = {}
     last = None
     for r in rows:
-        if r["name"] == "nginx-lua" and last is not None:
+        if r["name"] in PEERS and last is not None and PEER.get(last["name"]) == r["name"]:
             pairs.setdefault(last["name"], []).append((last, r))
             last = None
-        elif r["name"] != "nginx-lua":
+        elif r["name"] not in PEERS:
             last = r
     for name, ps in pairs.items():
         out[name]["rps_ratio"] = agg([a["rps"] / b["rps"] for a, b in ps])
@@ -269,20 +282,55 @@ def fmt(v, nd=0):
 def ratio_rows(res):
     rows = []
     s = res["sync"]
-    ng = s.get("nginx-lua")
-    for name in SYNC_NAMES[:-1]:
-        if name not in s or not ng:
+    for name in SYNC_NAMES:
+        peer = s.get(PEER.get(name, ""))
+        if name in PEERS or name not in s or not peer or "rps_ratio" not in s[name]:
             continue
         x = s[name]
         r = x["rps_ratio"]["median"]
         p99_ok = x["p99_ratio"]["median"] <= 1.0
-        ok = r >= GOALS["sync"] and p99_ok
+        floor = name.startswith("mhd-")
+        keepalive = not name.endswith("-close")
+        goal = ("what spur could reach (no goal)" if floor else
+                "≥ 1.0× req/s, p99 no worse" if keepalive else "≥ 1.0× req/s")
+        ok = r >= GOALS["sync"] and (p99_ok or not keepalive)
         rows.append({"scenario": "sync HTTP → Lua → JSON: " + SYNC_LABELS[name],
                      "spur": f"{fmt(x['rps']['median'])} req/s ±{x['rps']['spread_pct']:.0f}%, p99 {x['p99_ms']['median']:.2f} ms",
-                     "peer": f"nginx+Lua {fmt(ng['rps']['median'])} req/s ±{ng['rps']['spread_pct']:.0f}%, p99 {ng['p99_ms']['median']:.2f} ms",
-                     "goal": "≥ 1.2× req/s, p99 no worse",
+                     "peer": f"{SHORT[PEER[name]]} {fmt(peer['rps']['median'])} req/s ±{peer['rps']['spread_pct']:.0f}%, p99 {peer['p99_ms']['median']:.2f} ms",
+                     "goal": goal,
                      "ratio": f"{r:.2f}× (p99 {x['p99_ratio']['median']:.2f}×)",
+                     "result": "—" if floor else "pass" if ok else "miss"})
+    for name, fl in (("spur-invoke", "mhd-floor"), ("spur-close", "mhd-close")):
+        if name in s and fl in s:
+            r = s[name]["rps"]["median"] / s[fl]["rps"]["median"]
+            rows.append({"scenario": f"… {SHORT[name]} vs the raw libmicrohttpd floor",
+                         "spur": f"{fmt(s[name]['rps']['median'])} req/s",
+                         "peer": f"floor {fmt(s[fl]['rps']['median'])} req/s",
+                         "goal": "≥ 0.75× floor" if name == "spur-invoke" else "(no goal)",
+                         "ratio": f"{r:.2f}×",
+                         "result": ("pass" if r >= GOALS["floor"] else "miss") if name == "spur-invoke" else "—"})
+    fair = res.get("fairness", {})
+    for who in ("spur", "nginx"):
+        f = fair.get(who)
+        if f:
+            rows.append({"scenario": f"fairness: a fast function beside 4 clients of a 300 ms CPU-bound one ({who})",
+                         "spur": f"p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms ({f['n']} calls, {f['errors']} errors)",
+                         "peer": "—", "goal": "p99 < 25 ms" if who == "spur" else "(the peer, for comparison)",
+                         "ratio": f"p99 {f['p99_ms']:.1f} ms",
+                         "result": ("pass" if f["p99_ms"] < GOALS["fair_p99_ms"] else "miss") if who == "spur" else "—"})
+    idle = res.get("idle", {})
+    if idle:
+        ok = idle["rss_kib"] / 1024 < GOALS["idle_rss_mib"] and idle["threads"] <= GOALS["idle_threads"]
+        rows.append({"scenario": "idle daemon, example config (conf/spur.yaml)",
+                     "spur": f"{idle['rss_kib'] / 1024:.1f} MiB RSS ({idle['anon_kib'] / 1024:.1f} MiB anonymous), {idle['threads']} threads",
+                     "peer": "—", "goal": "< 8 MiB RSS, ≤ 8 threads",
+                     "ratio": f"{idle['rss_kib'] / 1024:.1f} MiB, {idle['threads']} threads",
                      "result": "pass" if ok else "miss"})
+        if "warm100_rss_kib" in idle:
+            mib = idle["warm100_rss_kib"] / 1024
+            rows.append({"scenario": "100 functions, one warm context each",
+                         "spur": f"{mib:.1f} MiB RSS", "peer": "—", "goal": "< 24 MiB",
+                         "ratio": f"{mib:.1f} MiB", "result": "pass" if mib < 24 else "miss"})
     a = res["async"]
     if a.get("rounds"):
         rows.append({"scenario": "async intake, durable (sync: full)",
@@ -348,7 +396,7 @@ def plots(res, prefix):
         with open(d + "/sync.dat", "w") as f:
             for i, name in enumerate(n for n in SYNC_NAMES if n in s):
                 x = s[name]["rps"]
-                f.write(f'{i} "{SHORT[name]}" {x["median"]:.0f} {x["min"]:.0f} {x["max"]:.0f} {1 if name == "nginx-lua" else 0}\n')
+                f.write(f'{i} "{SHORT[name]}" {x["median"]:.0f} {x["min"]:.0f} {x["max"]:.0f} {1 if name in PEERS else 0}\n')
         out = prefix + "-throughput-sync.png"
         gnuplot(term + f"""set output '{out}'
 set title "sync HTTP -> Lua -> JSON: requests/s (median, bars: min..max)  spur blue, peer grey{title_tail}"
@@ -460,7 +508,7 @@ def markdown(res, rows, made):
         L.append(f"| {r['scenario']} | {r['spur']} | {r['peer']} | {r['goal']} | {r['ratio']} | {r['result']} |")
     s = res["sync"]
     if s:
-        L += ["", "## sync HTTP → Lua → JSON (wrk -t1 -c50, ~200-byte JSON)", "",
+        L += ["", "## sync HTTP → Lua → JSON (wrk -t1 -c50, 205-byte JSON)", "",
               "| server | req/s median | spread | p50 ms | p90 ms | p99 ms | errors |", "|---|---|---|---|---|---|---|"]
         for n in SYNC_NAMES:
             if n in s:
@@ -521,7 +569,8 @@ def cmd_summary(args):
            "async": {}, "store": load_json(work + "/store.json"),
            "context_runs": ctx_rows, "context": {},
            "latency": load_json(work + "/latency-half.json"),
-           "latency_sustained": load_json(work + "/latency-sustained.json"), "mqtt": load_json(work + "/mqtt.json")}
+           "latency_sustained": load_json(work + "/latency-sustained.json"), "mqtt": load_json(work + "/mqtt.json"),
+           "fairness": load_json(work + "/fairness.json"), "idle": load_json(work + "/idle.json")}
     if async_rows:
         res["async"] = {"rounds": async_rows,
                         **{k: agg([r[k] for r in async_rows]) for k in ("spur_rps", "ceiling_rps", "ratio", "group")}}
