@@ -11,11 +11,14 @@
  * may call it.
  *
  * Threads: the MHD callbacks here run in the thread serving the
- * connection, its own or a pool thread (listen.c, `threads`); a request's
- * handler runs inline in it through spur_invoke(). Nothing here takes a
- * lock: the instance is read-only while the daemons run, and arming the
- * watchdog is lock-free. The drain (stop) counts requests, not threads,
- * so it is the same in both modes.
+ * connection, its own or an event loop (listen.c, `threads`). On its own
+ * thread a request's handler runs inline through spur_invoke(); on a loop
+ * through spur_invoke_start(), and a run that moves to a worker leaves
+ * the connection suspended until the worker resumes it (spur_http_run).
+ * Nothing here takes a lock: the instance is read-only while the daemons
+ * run, arming the watchdog is lock-free, and a moved run's hand-back is
+ * one atomic. The drain (stop) counts requests, not threads, so it waits
+ * for suspended connections too and is the same in both modes.
  *
  * Limits, checked at the first access callback (before any body byte is
  * read): framing (Content-Length with Transfer-Encoding, two different

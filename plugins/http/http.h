@@ -13,7 +13,8 @@
  * API Gateway HTTP API v2.0 events and answers, cloudevents.c the
  * CloudEvents a route may receive instead. Requests run in the MHD
  * thread serving their connection: its own thread (`threads: 0`) or one
- * of a pool of `threads` epoll threads; the instance is read-only while
+ * of `threads` epoll event loops (the default), whose slow runs finish on
+ * a worker thread (spur_http_run); the instance is read-only while
  * the daemons run, so requests share no lock: a connection's deadline is
  * an atomic, and the watchdog's list lock is taken only when a connection
  * opens or closes.

@@ -3,13 +3,15 @@
  * listen.c - the http source's listeners and its header watchdog.
  *
  * Listeners: one libmicrohttpd daemon per `listen` address, in one of two
- * modes (`threads`). 0: an internal poll() thread accepts and each
- * connection gets its own thread, so a slow handler holds up only its
- * own client (and costs a thread and a context switch per request).
- * N > 0: a pool of N epoll threads per daemon serves all connections and
- * runs their handlers inline: about 20% more requests/s for short
- * handlers, but a slow handler (or a mid-body reject_now, up to 1 s)
- * delays every other connection of its thread. max_connections holds in
+ * modes (`threads`). N > 0 (the default, auto: one per core): N epoll
+ * event loops per daemon serve all connections; a Lua handler runs inline
+ * until http.inline_budget, then the connection is suspended and a worker
+ * finishes the run (http.c's spur_http_run; hence MHD_ALLOW_SUSPEND_RESUME),
+ * and native handlers go to a worker at once. What still runs on a loop
+ * for as long as it takes: a mid-body reject_now (up to 1 s) and the
+ * events of a CloudEvents batch. 0: an internal poll() thread accepts and
+ * each connection gets its own thread, where every handler runs inline
+ * (a thread and a context switch per request). max_connections holds in
  * both (pool: counted per listener in accept_ok(), as MHD would
  * split it per thread and park the rest in the backlog). Every thread has a 1 MiB stack
  * (Lua handlers and JSON 2048 deep run on it); the request callbacks they

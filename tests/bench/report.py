@@ -318,6 +318,13 @@ def ratio_rows(res):
                          "peer": "—", "goal": "p99 < 25 ms" if who == "spur" else "(the peer, for comparison)",
                          "ratio": f"p99 {f['p99_ms']:.1f} ms",
                          "result": ("pass" if f["p99_ms"] < GOALS["fair_p99_ms"] else "miss") if who == "spur" else "—"})
+    mv = res.get("movecost", {})
+    if mv.get("runs"):
+        r0 = mv["runs"]
+        rows.append({"scenario": "a run moved off the loop (3 ms handler, inline_budget 2ms vs 1m)",
+                     "spur": f"+{mv['cost_us']:.1f} µs per call (median of {len(r0)} rounds of {mv['n']})",
+                     "peer": f"inline {statistics.median(r['inline_us'] for r in r0):.0f} µs",
+                     "goal": "(measured, no goal)", "ratio": f"+{mv['cost_us']:.1f} µs", "result": "—"})
     idle = res.get("idle", {})
     if idle:
         ok = idle["rss_kib"] / 1024 < GOALS["idle_rss_mib"] and idle["threads"] <= GOALS["idle_threads"]
@@ -570,7 +577,8 @@ def cmd_summary(args):
            "context_runs": ctx_rows, "context": {},
            "latency": load_json(work + "/latency-half.json"),
            "latency_sustained": load_json(work + "/latency-sustained.json"), "mqtt": load_json(work + "/mqtt.json"),
-           "fairness": load_json(work + "/fairness.json"), "idle": load_json(work + "/idle.json")}
+           "fairness": load_json(work + "/fairness.json"), "idle": load_json(work + "/idle.json"),
+           "movecost": load_json(work + "/movecost.json")}
     if async_rows:
         res["async"] = {"rounds": async_rows,
                         **{k: agg([r[k] for r in async_rows]) for k in ("spur_rps", "ceiling_rps", "ratio", "group")}}
