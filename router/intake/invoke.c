@@ -247,13 +247,28 @@ bool spur_intake_start(struct spur_intake *in, const struct spur_invoke_args *ar
 	struct handoff *h;
 
 	*now = r;
-	if (!r || answered_before_run(in, args, route, r, &p))
+	if (!r)
 		return true;
 	if (!in->env.workers) {
 		spur_result_free(r);
 		*now = spur_intake_invoke(in, args, route);
 		return true;
 	}
+	/* what waits for the store (an async event, a queue message: the 202
+	 * comes after its commit) goes to a worker at once: a loop blocked on
+	 * each fsync would also leave each commit with one event, where
+	 * workers waiting side by side share one */
+	if (args->mode == SPUR_MODE_ASYNC || (route && route->queue)) {
+		spur_result_free(r);
+		*now = NULL;
+		if (!(h = handoff_copy(args))) {
+			*now = spur_intake_invoke(in, args, route);
+			return true;
+		}
+		goto submit;
+	}
+	if (answered_before_run(in, args, route, r, &p))
+		return true;
 	if (!p.keyed && spur_exec_can_pause(p.ver)) {
 		struct spur_exec_call *call = spur_exec_run_inline(in->env.exec, p.fn, p.ver, p.qual,
 							      p.qual_len, p.payload, p.payload_len,
@@ -280,6 +295,7 @@ bool spur_intake_start(struct spur_intake *in, const struct spur_invoke_args *ar
 		atomic_fetch_add_explicit(&spur_function_metrics(p.ver)->moved, 1,
 					  memory_order_relaxed);
 	}
+submit:
 	h->task.run = handoff_run;
 	h->in = in;
 	h->route = route;

@@ -53,8 +53,9 @@ struct spur_result *spur_intake_invoke(struct spur_intake *in, const struct spur
  * worker, which calls done(cookie, answer) when it ends; args' payload
  * and raw_body stay borrowed until then (the rest is copied). What moves:
  * a run still going after budget_ns (a runtime with resume), and before they
- * start, runs that may block (no resume: native, process isolation) and
- * keyed sync calls. */
+ * start, runs that may block (no resume: native, process isolation),
+ * keyed sync calls, and whatever waits for a store commit (async events,
+ * queue routes). */
 bool spur_intake_start(struct spur_intake *in, const struct spur_invoke_args *args,
 		       const struct spur_route_config *route, int64_t budget_ns,
 		       spur_invoke_done_fn *done, void *cookie, struct spur_result **now);
