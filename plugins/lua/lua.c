@@ -710,9 +710,16 @@ static enum spur_run step(struct spur_lua_ctx *c, struct spur_invocation *inv, i
 		else
 			lua_xmove(co, L, 1);
 		r = finish_error(c, inv, status, NULL);
-		lua_resetthread(co);
 	}
-	lua_settop(co, 0);
+	/* ready for the next invoke (lua_resetthread and lua_settop both close
+	 * the coroutine's pending to-be-closed variables), unless it timed
+	 * out: the count hook left it with hooks off, so a __close would run
+	 * unbounded; the host ends a context that timed out, unclosed */
+	if (r != SPUR_RUN_TIMEOUT) {
+		if (status != LUA_OK)
+			lua_resetthread(co);
+		lua_settop(co, 0);
+	}
 	spur_invocation_set_memory_used(inv, c->peak);
 	lua_settop(L, SPUR_LUA_SLOT_COUNT);
 	c->inv = NULL;

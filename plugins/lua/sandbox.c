@@ -153,8 +153,8 @@ static inline void tick(lua_State *L, unsigned *n)
 /* --- base library replacements ------------------------------------------ */
 
 /* [-(2|1), +1, e] setmetatable(t, mt) that refuses finalizers (hooks do
- * not run in them) and __close: when the timeout kills a coroutine, Lua
- * runs its pending __close handlers with hooks still disabled. */
+ * not run in them; a __gc added later marks nothing for finalization) and
+ * __close (a __close added later is harmless too: see sb_wrapped). */
 static int sb_setmetatable(lua_State *L)
 {
 	int t = lua_type(L, 2);
@@ -582,6 +582,81 @@ int spur_lua_require(lua_State *L)
 	return 1;
 }
 
+/* --- coroutines that die by the timeout are never closed ------------------ */
+/* Closing a coroutine (coroutine.close, the reset coroutine.wrap does when
+ * its body fails) runs its pending __close handlers with the hook state
+ * the coroutine died with; one killed by the count hook died with hooks
+ * off, so a __close loop would run for ever (security review C1: it needs
+ * no __close at setmetatable time, one added to the metatable afterwards
+ * is enough). After the timeout nothing is closed: the run is over and
+ * its context is ended without closing its coroutines. */
+
+/* [-n, +(r|1), e] The function coroutine.wrap returns: resume upvalue 1
+ * with the arguments, answer its results or raise its error. */
+static int sb_wrapped(lua_State *L)
+{
+	lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+	int narg = lua_gettop(L), nres = 0, status;
+
+	if (lua_status(co) == LUA_OK && lua_gettop(co) == 0)
+		return luaL_error(L, "cannot resume dead coroutine");
+	if (!lua_checkstack(co, narg))
+		return luaL_error(L, "too many arguments to resume");
+	lua_xmove(L, co, narg);
+	status = lua_resume(co, L, narg, &nres);
+	if (status == LUA_OK || status == LUA_YIELD) {
+		if (!lua_checkstack(L, nres + 1))
+			return luaL_error(L, "too many results to resume");
+		lua_xmove(co, L, nres);
+		return nres;
+	}
+	lua_xmove(co, L, 1);	/* the error */
+	if (!spur_lua_ctx(L)->timed_out)
+		lua_resetthread(co);	/* its __close handlers run, hooks on */
+	if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+		luaL_where(L, 1);
+		lua_insert(L, -2);
+		lua_concat(L, 2);
+	}
+	return lua_error(L);
+}
+
+/* [-1, +1, m] coroutine.wrap(f) */
+static int sb_wrap(lua_State *L)
+{
+	lua_State *co;
+
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	co = lua_newthread(L);
+	lua_pushvalue(L, 1);
+	lua_xmove(L, co, 1);
+	lua_pushcclosure(L, sb_wrapped, 1);
+	return 1;
+}
+
+/* [-1, +(1|2), e] coroutine.close(co): the stock one (upvalue 1), but
+ * not once the run has timed out. */
+static int sb_close(lua_State *L)
+{
+	spur_lua_check(L, NULL);	/* timed out: raises the timeout again */
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+/* [-0, +0, e] The coroutine library with wrap and close replaced. */
+static void open_coroutine(lua_State *L)
+{
+	lua_getglobal(L, LUA_COLIBNAME);
+	lua_pushcfunction(L, sb_wrap);
+	lua_setfield(L, -2, "wrap");
+	lua_getfield(L, -1, "close");
+	lua_pushcclosure(L, sb_close, 1);
+	lua_setfield(L, -2, "close");
+	lua_pop(L, 1);
+}
+
 /* --- opening ------------------------------------------------------------ */
 
 static const luaL_Reg libs[] = {
@@ -650,6 +725,7 @@ int spur_lua_sandbox_open(lua_State *L)
 	}
 	open_base(L);
 	open_string(L, c);
+	open_coroutine(L);
 	lua_getglobal(L, LUA_TABLIBNAME);
 	luaL_setfuncs(L, table_bounded, 0);
 	lua_pop(L, 1);

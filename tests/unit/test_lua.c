@@ -427,6 +427,20 @@ static const char *bad_lua =
 	"  if k == 'closeco' then local co = coroutine.create(function() local x <close> =\n"
 	"      setmetatable({}, {__close = function() while true do end end}); while true do end end)\n"
 	"      error(select(2, coroutine.resume(co))) end\n"
+	"  if k == 'closelate' then local mt = {}; local obj = setmetatable({}, mt)\n"
+	"      mt.__close = function() while true do end end\n"
+	"      coroutine.wrap(function() local x <close> = obj; while true do end end)() end\n"
+	"  if k == 'closelateco' then local mt = {}; local obj = setmetatable({}, mt)\n"
+	"      mt.__close = function() while true do end end\n"
+	"      local co = coroutine.create(function() local x <close> = obj; while true do end end)\n"
+	"      coroutine.resume(co); coroutine.close(co) end\n"
+	"  if k == 'closelatemain' then local mt = {}; local obj = setmetatable({}, mt)\n"
+	"      mt.__close = function() while true do end end\n"
+	"      local x <close> = obj; while true do end end\n"
+	"  if k == 'closelateok' then local mt = {}; local obj = setmetatable({}, mt); local n = 0\n"
+	"      mt.__close = function() n = n + 1 end\n"
+	"      coroutine.wrap(function() local x <close> = obj end)()\n"
+	"      do local y <close> = obj end; return n end\n"
 	"  if k == 'rep' then return #string.rep('x', 1e9) end\n"
 	"  if k == 'table' then local t = {} ; local i = 0\n"
 	"      while true do i = i + 1; t[i] = {i} end end\n"
@@ -466,6 +480,13 @@ START_TEST(timeouts)
 	expect_error("{\"k\":\"closemain\"}", "Error", "__close");
 	expect_error("{\"k\":\"closewrap\"}", "Error", "__close");
 	expect_error("{\"k\":\"closeco\"}", "Error", "__close");
+	/* a __close added to the metatable after setmetatable (review C1):
+	 * the coroutine the timeout kills is never closed, so it never runs */
+	expect_timeout("{\"k\":\"closelate\"}");
+	expect_timeout("{\"k\":\"closelateco\"}");
+	expect_timeout("{\"k\":\"closelatemain\"}");
+	/* and without a timeout __close runs as Lua says: on wrap's end, at a scope's end */
+	expect_ok("{\"k\":\"closelateok\"}", "2");
 }
 END_TEST
 
