@@ -5,8 +5,11 @@
  * One mutex guards the task list and the counts; it is held for a list
  * push or pop, never while a task runs. A submit signals only when a
  * thread is idle and starts a thread only when none is, so a burst of n
- * tasks costs at most n thread starts and no wake-up storm. Threads are
- * detached: spur_workers_free() waits on `gone` for the count to reach 0.
+ * tasks costs at most n thread starts and no wake-up storm. A thread that
+ * ends leaves its handle in `ended`; the next submit (or free) joins it,
+ * so that no thread of the pool outlives spur_workers_free() even by the
+ * few instructions of its exit (a detached thread still exiting when the
+ * process ends trips LeakSanitizer's thread suspension).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +27,8 @@ struct spur_workers {
 	pthread_cond_t gone;		/* a thread ended */
 	struct spur_task *head, *tail;
 	size_t waiting;
+	pthread_t *ended;		/* threads that returned, not joined yet */
+	size_t n_ended, cap_ended;
 	unsigned threads, idle, max;
 	int64_t idle_ms;
 	size_t stack;
@@ -75,10 +80,28 @@ static void *worker_main(void *arg)
 		t->run(t);
 		pthread_mutex_lock(&w->lock);
 	}
+	w->ended[w->n_ended++] = pthread_self();	/* start_thread made room */
 	w->threads--;
 	pthread_cond_broadcast(&w->gone);
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+/* Join the threads that have ended (lock not held). */
+static void join_ended(pthread_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pthread_join(v[i], NULL);
+}
+
+/* Under lock: take up to max ended threads, to join after unlocking. */
+static size_t take_ended(struct spur_workers *w, pthread_t *out, size_t max)
+{
+	size_t n = w->n_ended < max ? w->n_ended : max;
+
+	w->n_ended -= n;
+	memcpy(out, w->ended + w->n_ended, n * sizeof(*out));
+	return n;
 }
 
 struct spur_workers *spur_workers_new(const char *name, unsigned max, int64_t idle_ms,
@@ -102,15 +125,24 @@ struct spur_workers *spur_workers_new(const char *name, unsigned max, int64_t id
 	return w;
 }
 
-/* Under lock: start one more thread; false when the system refused. */
+/* Under lock: start one more thread; false when the system refused. The
+ * list of ended threads always has room for every thread alive. */
 static bool start_thread(struct spur_workers *w)
 {
 	pthread_attr_t attr;
 	pthread_t t;
 	int rc;
 
+	if (w->threads + w->n_ended + 1 > w->cap_ended) {
+		size_t cap = w->cap_ended ? 2 * w->cap_ended : 8;
+		pthread_t *v = realloc(w->ended, cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		w->ended = v;
+		w->cap_ended = cap;
+	}
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (w->stack)
 		pthread_attr_setstacksize(&attr, w->stack);
 	rc = pthread_create(&t, &attr, worker_main, w);
@@ -123,9 +155,12 @@ static bool start_thread(struct spur_workers *w)
 
 int spur_workers_submit(struct spur_workers *w, struct spur_task *t)
 {
+	pthread_t done[16];
+	size_t n_done;
 	int rc = 0;
 
 	pthread_mutex_lock(&w->lock);
+	n_done = take_ended(w, done, 16);	/* join what ended since, a few at a time */
 	if (w->stopping) {
 		rc = -ESHUTDOWN;
 		goto out;
@@ -146,6 +181,7 @@ int spur_workers_submit(struct spur_workers *w, struct spur_task *t)
 		pthread_cond_signal(&w->work);
 out:
 	pthread_mutex_unlock(&w->lock);
+	join_ended(done, n_done);
 	return rc;
 }
 
@@ -175,6 +211,8 @@ void spur_workers_free(struct spur_workers *w)
 	while (w->threads)
 		pthread_cond_wait(&w->gone, &w->lock);
 	pthread_mutex_unlock(&w->lock);
+	join_ended(w->ended, w->n_ended);	/* every thread has returned */
+	free(w->ended);
 	pthread_cond_destroy(&w->work);
 	pthread_cond_destroy(&w->gone);
 	pthread_mutex_destroy(&w->lock);
