@@ -347,6 +347,15 @@ static double pick_point(const char *key)
 	uint64_t h = 1469598103934665603ull;
 	for (const unsigned char *p = (const unsigned char *)(key ? key : ""); *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
+	/* FNV-1a's top bits hardly depend on the last bytes, and a UUIDv7
+	 * request id starts with the time: without this finaliser (the
+	 * 64-bit mixer of MurmurHash3) requests of the same millisecond
+	 * went to the same side and the split drifted from its weight */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return (double)(h >> 11) / (double)(1ull << 53);
 }
 

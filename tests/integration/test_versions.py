@@ -248,8 +248,10 @@ class Versions(unittest.TestCase):
         finally:
             c.close()
         self.assertEqual(set(counts), {"1", "2"}, counts)
+        # 1000 independent picks at p = 0.25: sigma = 1.37 points; +-5 sigma
+        # (a false failure once in ~3 million runs; +-4 points failed in CI)
         share = counts["2"] / 10.0
-        self.assertTrue(21.0 <= share <= 29.0, "version 2 got %.1f%% (%r)" % (share, counts))
+        self.assertTrue(18.2 <= share <= 31.8, "version 2 got %.1f%% (%r)" % (share, counts))
 
     def test_05_async_retries_keep_one_version(self):
         self.publish("flaky")
