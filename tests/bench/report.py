@@ -403,10 +403,10 @@ def plots(res, prefix):
         with open(d + "/sync.dat", "w") as f:
             for i, name in enumerate(n for n in SYNC_NAMES if n in s):
                 x = s[name]["rps"]
-                f.write(f'{i} "{SHORT[name]}" {x["median"]:.0f} {x["min"]:.0f} {x["max"]:.0f} {1 if name in PEERS else 0}\n')
+                f.write(f'{i} "{SHORT[name]}" {x["median"]:.0f} {x["min"]:.0f} {x["max"]:.0f} {1 if name in PEERS or name.startswith("mhd-") else 0}\n')
         out = prefix + "-throughput-sync.png"
         gnuplot(term + f"""set output '{out}'
-set title "sync HTTP -> Lua -> JSON: requests/s (median, bars: min..max)  spur blue, peer grey{title_tail}"
+set title "sync HTTP -> Lua -> JSON: requests/s (median, bars: min..max)  spur blue, peers and the floor grey{title_tail}"
 set style fill solid 0.8 border -1
 set boxwidth 0.6
 set yrange [0:*]
