@@ -99,6 +99,8 @@ static size_t take_ended(struct spur_workers *w, pthread_t *out, size_t max)
 {
 	size_t n = w->n_ended < max ? w->n_ended : max;
 
+	if (n == 0)	/* ended may still be NULL */
+		return 0;
 	w->n_ended -= n;
 	memcpy(out, w->ended + w->n_ended, n * sizeof(*out));
 	return n;
