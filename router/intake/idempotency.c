@@ -17,12 +17,12 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "digest.h"
 #include "async.h"
 #include "function.h"
 #include "intake_priv.h"
@@ -44,7 +44,15 @@ const struct spur_idem_config *spur_idem_config(const struct spur_fn_config *fn,
 
 void spur_idem_fingerprint(const char *payload, size_t len, char out[65])
 {
-	spur_sha256_hex(payload, len, out);
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_Digest(payload, len, md, &n, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < n && i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 }
 
 static const struct spur_attr *find_attr(const struct spur_attr *attrs, size_t n, const char *name)

@@ -8,11 +8,11 @@
  * Threads: called by one poller on its own batch.
  */
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
 #include "filter.h"
 #include "config.h"
 #include "mapping_priv.h"
@@ -89,7 +89,16 @@ void spur_mapping_take_cb(void *ud, const struct spur_msg *msg)
 
 static void md5_hex(const char *s, size_t n, char out[33])
 {
-	spur_md5_hex(s, n, out);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	static const char hex[] = "0123456789abcdef";
+	if (!EVP_Digest(s, n, md, &len, EVP_md5(), NULL))
+		len = 0;
+	for (unsigned i = 0; i < len && i < 16; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[len ? 32 : 0] = '\0';
 }
 
 /* ApproximateFirstReceiveTimestamp: the store does not keep it; estimated

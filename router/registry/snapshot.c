@@ -14,18 +14,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "digest.h"
 #include "snapshot.h"
 #include "util.h"
 
 struct snap {
-	struct spur_sha256 md;
+	EVP_MD_CTX *md;
 	int64_t size;
 };
 
@@ -39,7 +39,7 @@ static int copy_file(const char *src, const char *dst, const char *rel, struct s
 		rc = -errno;
 		goto done;
 	}
-	spur_sha256_update(&sn->md, rel, strlen(rel) + 1);	/* the name is part of the code */
+	EVP_DigestUpdate(sn->md, rel, strlen(rel) + 1);	/* the name is part of the code */
 	for (;;) {
 		ssize_t n = read(in, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -51,7 +51,7 @@ static int copy_file(const char *src, const char *dst, const char *rel, struct s
 		if (n == 0)
 			break;
 		/* hash what is written, i.e. the copy, not the source */
-		spur_sha256_update(&sn->md, buf, (size_t)n);
+		EVP_DigestUpdate(sn->md, buf, (size_t)n);
 		sn->size += n;
 		for (ssize_t off = 0; out >= 0 && off < n;) {
 			ssize_t w = write(out, buf + off, (size_t)(n - off));
@@ -152,12 +152,13 @@ static int rm_tree(const char *path)
 	return unlink(path);
 }
 
-static void digest_out(struct spur_sha256 *md, char hex[65], char b64[48])
+static void digest_out(EVP_MD_CTX *md, char hex[65], char b64[48])
 {
-	unsigned char d[32];
-	size_t n = sizeof(d);
-	spur_sha256_final(md, d);
-	spur_hex(d, n, hex);
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_DigestFinal_ex(md, d, &n);
+	for (unsigned i = 0; i < n && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 	char *b = spur_base64(d, n);
 	snprintf(b64, 48, "%s", b ? b : "");
 	free(b);
@@ -165,13 +166,16 @@ static void digest_out(struct spur_sha256 *md, char hex[65], char b64[48])
 
 int spur_snapshot_hash(const char *src, char hex[65], char b64[48], int64_t *size)
 {
-	struct snap sn = { .size = 0 };
+	struct snap sn = { .md = EVP_MD_CTX_new() };
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
-	spur_sha256_init(&sn.md);
+	if (!sn.md)
+		return -ENOMEM;
+	EVP_DigestInit_ex(sn.md, EVP_sha256(), NULL);
 	int rc = copy_tree(src, NULL, base, &sn);	/* the same walk as a snapshot, hashing only */
 	if (rc == 0)
-		digest_out(&sn.md, hex, b64);
+		digest_out(sn.md, hex, b64);
 	*size = sn.size;
+	EVP_MD_CTX_free(sn.md);
 	return rc;
 }
 
@@ -181,11 +185,13 @@ int spur_snapshot_take(const char *state_dir, const char *src, char hex[65], cha
 	char root[4096], tmp[4096], final[4096];
 	char id[37];
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
-	struct snap sn = { .size = 0 };
-	int rc;
+	struct snap sn = { .md = EVP_MD_CTX_new() };
+	int rc = -ENOMEM;
 	char dst[4096];
 	spur_uuid(id);
 	tmp[0] = '\0';
+	if (!sn.md)
+		goto fail;
 	if (snprintf(root, sizeof(root), "%s/code", state_dir) >= (int)sizeof(root) - 64 ||
 	    snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", root, id) >= (int)sizeof(tmp) ||
 	    snprintf(dst, sizeof(dst), "%s/%s", tmp, base) >= (int)sizeof(dst)) {
@@ -198,13 +204,13 @@ int spur_snapshot_take(const char *state_dir, const char *src, char hex[65], cha
 		snprintf(why, whylen, "cannot make %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	spur_sha256_init(&sn.md);
+	EVP_DigestInit_ex(sn.md, EVP_sha256(), NULL);
 	rc = copy_tree(src, dst, base, &sn);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot copy the code %s: %s", src, spur_strerror(rc));
 		goto fail;
 	}
-	digest_out(&sn.md, hex, b64);
+	digest_out(sn.md, hex, b64);
 	*size = sn.size;
 	if (snprintf(final, sizeof(final), "%s/%s", root, hex) >= (int)sizeof(final) ||
 	    snprintf(out, outlen, "%s/%s/%s", root, hex, base) >= (int)outlen) {
@@ -220,9 +226,11 @@ int spur_snapshot_take(const char *state_dir, const char *src, char hex[65], cha
 		}
 		rm_tree(tmp);	/* the same code is there already */
 	}
+	EVP_MD_CTX_free(sn.md);
 	return 0;
 fail:
 	if (tmp[0])
 		rm_tree(tmp);
+	EVP_MD_CTX_free(sn.md);
 	return rc;
 }
