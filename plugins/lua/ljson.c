@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdbool.h>
@@ -38,6 +39,17 @@
 
 /* --- encoder ------------------------------------------------------------ */
 
+/* The tables being encoded (the path from the root), for the cycle check:
+ * the first ENC_NEAR levels in an array (scanned: most values are shallow,
+ * and no allocation), the deeper ones in an open-addressing set of
+ * pointers made when first needed, so a check costs at most ENC_NEAR
+ * compares and one probe however deep the path (a scan of the whole path
+ * let a shared DAG under a deep chain cost a compare per level per leaf). */
+#define ENC_NEAR 16
+#define ENC_SET_SIZE 2048	/* a power of two, > 2 * SPUR_LUA_MAX_ENCODE_DEPTH */
+/* Values between two looks at the clock. */
+#define ENC_CHECK_EVERY 4096
+
 struct enc {
 	lua_State *L;
 	char *buf;
@@ -46,8 +58,62 @@ struct enc {
 	char *msg;
 	size_t msglen;
 	int depth;
-	const void **path;	/* the tables being encoded, outermost first */
+	unsigned visits;	/* values encoded, for the deadline check */
+	int64_t deadline_ns;	/* the run's: past it, -ETIMEDOUT */
+	const void *near[ENC_NEAR];
+	const void **far;	/* ENC_SET_SIZE slots, or NULL */
 };
+
+static size_t slot_of(const void *p)
+{
+	uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 53) & (ENC_SET_SIZE - 1);
+}
+
+/* Add p at depth e->depth; 1, 0 when it is on the path already (a
+ * cycle), -ENOMEM. */
+static int path_add(struct enc *e, const void *p)
+{
+	int n = e->depth < ENC_NEAR ? e->depth : ENC_NEAR;
+
+	for (int k = 0; k < n; k++)
+		if (e->near[k] == p)
+			return 0;
+	if (e->depth < ENC_NEAR) {
+		e->near[e->depth] = p;
+		return 1;
+	}
+	if (!e->far && !(e->far = calloc(ENC_SET_SIZE, sizeof(*e->far))))
+		return -ENOMEM;
+	size_t i = slot_of(p);
+	for (; e->far[i]; i = (i + 1) & (ENC_SET_SIZE - 1))
+		if (e->far[i] == p)
+			return 0;
+	e->far[i] = p;
+	return 1;
+}
+
+/* Remove p, added at depth e->depth (linear probing: move back what the
+ * hole would cut off from its home slot). */
+static void path_remove(struct enc *e, const void *p)
+{
+	if (e->depth < ENC_NEAR)
+		return;		/* the array slot is overwritten by the next */
+	size_t i = slot_of(p), j;
+	while (e->far[i] != p)
+		i = (i + 1) & (ENC_SET_SIZE - 1);
+	e->far[i] = NULL;
+	for (j = (i + 1) & (ENC_SET_SIZE - 1); e->far[j]; j = (j + 1) & (ENC_SET_SIZE - 1)) {
+		size_t home = slot_of(e->far[j]);
+
+		/* home cyclically in (i, j]: it is still found from there */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		e->far[i] = e->far[j];
+		e->far[j] = NULL;
+		i = j;
+	}
+}
 
 static int fail(struct enc *e, int err, const char *msg)
 {
@@ -279,16 +345,16 @@ static int encode_table(struct enc *e, int idx)
 {
 	const void *self = lua_topointer(e->L, idx);
 	lua_Integer n = 0;
-	int i, r;
+	int r;
 
 	if (e->depth >= SPUR_LUA_MAX_ENCODE_DEPTH)
 		return fail(e, -EINVAL, "nesting deeper than 1000 levels");
-	for (i = 0; i < e->depth; i++)
-		if (e->path[i] == self)
-			return fail(e, -EINVAL, "table contains a cycle");
 	if (!lua_checkstack(e->L, 8))
 		return fail(e, -ENOMEM, "out of memory encoding the result");
-	e->path[e->depth++] = self;
+	if ((r = path_add(e, self)) <= 0)
+		return r < 0 ? fail(e, -ENOMEM, "out of memory encoding the result") :
+			fail(e, -EINVAL, "table contains a cycle");
+	e->depth++;
 	if (is_array_mt(e->L, idx)) {
 		r = encode_array(e, idx, (lua_Integer)lua_rawlen(e->L, idx));
 	} else {
@@ -299,6 +365,7 @@ static int encode_table(struct enc *e, int idx)
 			r = encode_object(e, idx);
 	}
 	e->depth--;
+	path_remove(e, self);
 	return r < 0 ? r : e->err;
 }
 
@@ -307,6 +374,9 @@ static int encode_value(struct enc *e, int idx)
 {
 	char msg[64];
 
+	if (++e->visits % ENC_CHECK_EVERY == 0 && e->deadline_ns &&
+	    spur_now_ns() >= e->deadline_ns)
+		return fail(e, -ETIMEDOUT, "the deadline passed while encoding");
 	switch (lua_type(e->L, idx)) {
 	case LUA_TNIL:
 		return put(e, "null", 4);
@@ -337,8 +407,7 @@ static int encode_value(struct enc *e, int idx)
 int spur_lua_encode(lua_State *L, int idx, size_t max, char **out,
 		      size_t *len, char *err, size_t errlen)
 {
-	struct enc *e = malloc(sizeof(*e) +
-			       SPUR_LUA_MAX_ENCODE_DEPTH * sizeof(const void *));
+	struct enc *e = malloc(sizeof(*e));
 	int top = lua_gettop(L), r;
 
 	if (e == NULL) {
@@ -353,7 +422,9 @@ int spur_lua_encode(lua_State *L, int idx, size_t max, char **out,
 	e->msg = err;
 	e->msglen = errlen;
 	e->depth = 0;
-	e->path = (const void **)(e + 1);
+	e->visits = 0;
+	e->far = NULL;
+	e->deadline_ns = spur_lua_ctx(L)->deadline_ns;
 	r = encode_value(e, lua_absindex(L, idx));
 	if (r == 0)
 		r = put(e, "", 1) == 0 ? 0 : e->err;	/* room for a NUL */
@@ -366,6 +437,7 @@ int spur_lua_encode(lua_State *L, int idx, size_t max, char **out,
 	*out = e->buf;
 	*len = e->len;
 out:
+	free(e->far);
 	free(e);
 	return r;
 }
@@ -424,11 +496,27 @@ void spur_lua_push_array_mt(lua_State *L)
 
 /* --- JSON text -> Lua ---------------------------------------------------- */
 
+/* Bytes of input between two looks at the clock: megabytes of blanks or
+ * of one string cannot outrun the deadline. */
+#define DEC_CHECK_BYTES 65536
+/* dec_fail counts lines this far at most; past it, it names the byte. */
+#define DEC_LINE_SCAN ((size_t)1 << 20)
+
 struct dec {
 	lua_State *L;
 	const char *start, *p, *end;
+	const char *check_at;	/* look at the clock when p passes this */
 	int depth;
 };
+
+/* [-0, +0, v] The deadline, once per DEC_CHECK_BYTES of input. */
+static inline void dec_tick(struct dec *d)
+{
+	if (d->p >= d->check_at) {
+		d->check_at = d->p + DEC_CHECK_BYTES;
+		spur_lua_check(d->L, NULL);
+	}
+}
 
 /* [-0, +0, v] */
 static void dec_fail(struct dec *d, const char *what)
@@ -436,6 +524,8 @@ static void dec_fail(struct dec *d, const char *what)
 	const char *q;
 	int line = 1, col = 1;
 
+	if ((size_t)(d->p - d->start) > DEC_LINE_SCAN)	/* no O(n) rescan of a huge text */
+		luaL_error(d->L, "invalid JSON: %s at byte %zu", what, (size_t)(d->p - d->start));
 	for (q = d->start; q < d->p; q++) {
 		if (*q == '\n') {
 			line++;
@@ -451,7 +541,8 @@ static void skip_ws(struct dec *d)
 {
 	while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' ||
 				 *d->p == '\n' || *d->p == '\r'))
-		d->p++;
+		if (++d->p >= d->check_at)
+			dec_tick(d);
 }
 
 static int hex4(const char *s)
@@ -526,6 +617,10 @@ static void dec_string(struct dec *d)
 
 	/* fast path: no escapes */
 	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+		if ((const char *)p >= d->check_at) {
+			d->check_at = (const char *)p + DEC_CHECK_BYTES;
+			spur_lua_check(d->L, NULL);
+		}
 		if (*p < 0x80) {
 			p++;
 		} else if ((k = spur_utf8_seq(p, (size_t)(end - (p)))) != 0) {
@@ -546,6 +641,7 @@ static void dec_string(struct dec *d)
 	for (;;) {
 		if (d->p >= d->end)
 			dec_fail(d, "unterminated string");
+		dec_tick(d);
 		p = (const unsigned char *)d->p;
 		if (*p == '"')
 			break;
@@ -785,6 +881,7 @@ static void dec_value(struct dec *d)
 {
 	if (d->p >= d->end)
 		dec_fail(d, "unexpected end of input");
+	dec_tick(d);
 	switch (*d->p) {
 	case '{': dec_container(d, '}'); break;
 	case '[': dec_container(d, ']'); break;
@@ -803,7 +900,8 @@ static void dec_value(struct dec *d)
 /* [-0, +1, v] */
 void spur_lua_decode(lua_State *L, const char *s, size_t len)
 {
-	struct dec d = {.L = L, .start = s, .p = s, .end = s + len, .depth = 0};
+	struct dec d = {.L = L, .start = s, .p = s, .end = s + len,
+			.check_at = s + DEC_CHECK_BYTES, .depth = 0};
 
 	skip_ws(&d);
 	dec_value(&d);

@@ -297,6 +297,8 @@ static int j_encode(lua_State *L)
 
 	lua_settop(L, 1);
 	r = spur_lua_encode(L, 1, c->limit, &out, &len, err, sizeof(err));
+	if (r == -ETIMEDOUT)
+		spur_lua_check(L, NULL);	/* the timeout, as the hook raises it */
 	if (r != 0)
 		return luaL_error(L, "spur.json.encode: %s", err);
 	/* the copy into Lua may raise: do it protected so `out` never leaks */

@@ -665,6 +665,10 @@ static enum spur_run finish_ok(struct spur_lua_ctx *c, struct spur_invocation *i
 		spur_invocation_take_result(inv, out, len);
 		return SPUR_RUN_OK;
 	}
+	if (r == -ETIMEDOUT) {	/* encoding the answer ran past the deadline */
+		c->timed_out = true;
+		return SPUR_RUN_TIMEOUT;
+	}
 	if (r == -E2BIG) {
 		snprintf(msg, sizeof(msg), "Response payload size exceeded maximum "
 			 "allowed payload size (%u bytes).", SPUR_LUA_MAX_RESULT);

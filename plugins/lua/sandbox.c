@@ -582,6 +582,70 @@ int spur_lua_require(lua_State *L)
 	return 1;
 }
 
+/* --- O(n) C functions on long strings check the deadline ------------------- */
+/* The count hook looks at the clock every 1000 VM instructions, and one
+ * instruction can be a call of string.upper on 100 MiB (tens of ms): a
+ * loop of them outran a 1 s timeout by many seconds (review H2). These
+ * run the deadline check first when their first argument is a string of
+ * CHECKED_LEN bytes or more, so a run overshoots by one call at most. */
+#define CHECKED_LEN 65536
+
+/* [-n, +(r), e] The C function in upvalue 1 (a library function that
+ * uses no upvalue of its own), called in this frame after the check. */
+static int sb_checked(lua_State *L)
+{
+	lua_CFunction f = lua_tocfunction(L, lua_upvalueindex(1));
+	size_t len = 0;
+
+	if (lua_type(L, 1) == LUA_TSTRING && (lua_tolstring(L, 1, &len), len >= CHECKED_LEN))
+		spur_lua_check(L, NULL);
+	return f(L);
+}
+
+/* [-0, +0, e] Wrap the named functions of the library table at the top. */
+static void check_long(lua_State *L, const char *const *names)
+{
+	for (; *names; names++) {
+		if (lua_getfield(L, -1, *names) != LUA_TFUNCTION || !lua_iscfunction(L, -1)) {
+			lua_pop(L, 1);
+			continue;
+		}
+		lua_pushcclosure(L, sb_checked, 1);
+		lua_setfield(L, -2, *names);
+	}
+}
+
+/* [-0, +0, e] */
+static void open_checked(lua_State *L)
+{
+	static const char *const string_fns[] = { "upper", "lower", "reverse", "byte", "sub",
+						  "format", "unpack", NULL };
+	static const char *const utf8_fns[] = { "len", "codepoint", "offset", "codes", NULL };
+
+	lua_getglobal(L, LUA_STRLIBNAME);
+	check_long(L, string_fns);
+	lua_pop(L, 1);
+	lua_getglobal(L, LUA_UTF8LIBNAME);
+	check_long(L, utf8_fns);
+	lua_pop(L, 1);
+}
+
+/* [-(0|1|2), +1, e] collectgarbage: "count" and "step" only. A full
+ * collection of a large heap cannot be interrupted, and "stop" would
+ * outlive the invocation in a warm context. */
+static int sb_collectgarbage(lua_State *L)
+{
+	const char *opt = luaL_optstring(L, 1, "collect");
+
+	if (strcmp(opt, "count") != 0 && strcmp(opt, "step") != 0)
+		return luaL_error(L, "collectgarbage(\"%s\") is not allowed in spur handlers "
+				  "(\"count\" and \"step\" are)", opt);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
 /* --- coroutines that die by the timeout are never closed ------------------ */
 /* Closing a coroutine (coroutine.close, the reset coroutine.wrap does when
  * its body fails) runs its pending __close handlers with the hook state
@@ -701,6 +765,9 @@ static void open_base(lua_State *L)
 	unset(L, -1, "loadfile");
 	lua_pushcfunction(L, sb_setmetatable);
 	lua_setfield(L, -2, "setmetatable");
+	lua_getfield(L, -1, "collectgarbage");
+	lua_pushcclosure(L, sb_collectgarbage, 1);
+	lua_setfield(L, -2, "collectgarbage");
 	lua_pushcfunction(L, sb_xpcall);
 	lua_setfield(L, -2, "xpcall");
 	lua_getfield(L, -1, "load");
@@ -725,6 +792,7 @@ int spur_lua_sandbox_open(lua_State *L)
 	}
 	open_base(L);
 	open_string(L, c);
+	open_checked(L);
 	open_coroutine(L);
 	lua_getglobal(L, LUA_TABLIBNAME);
 	luaL_setfuncs(L, table_bounded, 0);

@@ -412,7 +412,7 @@ END_TEST
 /* --- BAD_INPUTS.md: Lua handlers ------------------------------------------- */
 
 static const char *bad_lua =
-	"function handle(e)\n"
+	"function handle(e, ctx)\n"
 	"  local k = e.k\n"
 	"  if k == 'loop' then while true do end end\n"
 	"  if k == 'pcall' then while true do pcall(function() while true do end end) end end\n"
@@ -441,6 +441,17 @@ static const char *bad_lua =
 	"      mt.__close = function() n = n + 1 end\n"
 	"      coroutine.wrap(function() local x <close> = obj end)()\n"
 	"      do local y <close> = obj end; return n end\n"
+	"  if k == 'decodews' then local sp = string.rep(' ', 4 << 20)\n"
+	"      while true do pcall(spur.json.decode, sp) end end\n"
+	"  if k == 'upper' then local s = string.rep('a', 4 << 20)\n"
+	"      while true do local t = s:upper() end end\n"
+	"  if k == 'dag' then local t = {}; for i = 1, 20 do t = {t, t} end\n"
+	"      for i = 1, 960 do t = {t} end; while true do spur.json.encode(t) end end\n"
+	"  if k == 'dagresult' then local t = {}; for i = 1, 19 do t = {t, t} end\n"
+	"      for i = 1, 960 do t = {t} end\n"
+	"      while ctx.remaining_ms() > 2 do end; return t end\n"
+	"  if k == 'gccollect' then collectgarbage() end\n"
+	"  if k == 'gccount' then return collectgarbage('count') > 0 and collectgarbage('step') ~= nil end\n"
 	"  if k == 'rep' then return #string.rep('x', 1e9) end\n"
 	"  if k == 'table' then local t = {} ; local i = 0\n"
 	"      while true do i = i + 1; t[i] = {i} end end\n"
@@ -493,6 +504,14 @@ END_TEST
 START_TEST(bounded_c_functions)
 {
 	setup_code(bad_lua, NULL);
+	/* review H2: long C calls check the deadline; the encoder's cycle
+	 * check is O(1) and it, and the result encoder, watch the clock */
+	expect_timeout("{\"k\":\"decodews\"}");
+	expect_timeout("{\"k\":\"upper\"}");
+	expect_timeout("{\"k\":\"dag\"}");
+	expect_timeout("{\"k\":\"dagresult\"}");
+	expect_error("{\"k\":\"gccollect\"}", "Error", "collectgarbage(\"collect\") is not allowed");
+	expect_ok("{\"k\":\"gccount\"}", "true");
 	expect_timeout("{\"k\":\"find\"}");
 	expect_timeout("{\"k\":\"gsub\"}");
 	expect_timeout("{\"k\":\"insert\"}");
@@ -529,7 +548,8 @@ START_TEST(gc_refused)
 	setup_code("function handle(e)\n"
 		   "  if e.k == 'plain' then setmetatable({}, {__gc = function() while true do end end}) end\n"
 		   "  if e.k == 'late' then local mt = {}; local t = setmetatable({}, mt)\n"
-		   "    mt.__gc = function() while true do end end; t = nil; collectgarbage()\n"
+		   "    mt.__gc = function() while true do end end; t = nil\n"
+		   "    for i = 1, 100 do collectgarbage('step', 1 << 20) end\n"
 		   "    return 'late ok' end\n"
 		   "  if e.k == 'true' then setmetatable({}, {__gc = true}) end\n"
 		   "  return 'x'\n"
