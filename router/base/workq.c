@@ -148,6 +148,11 @@ void spur_workq_push(struct spur_workq *s, struct spur_job *j, int64_t due_ns)
 	if (due_ns <= 0 || due_ns <= spur_now_ns()) {
 		ready_push(s, j);
 		pthread_cond_signal(&s->ready);
+		/* fewer consumers wait for ready work than there is of it: the
+		 * keeper, asleep on the timer until a retry is due, takes it
+		 * (review H4: a fresh record waited behind a backoff of minutes) */
+		if (s->keeper && s->n_idle < s->n_ready)
+			pthread_cond_signal(&s->timer);
 	} else {
 		if (s->n_heap == s->cap_heap) {
 			size_t cap = s->cap_heap ? s->cap_heap * 2 : 64;

@@ -192,6 +192,29 @@ START_TEST(kick_wakes_a_consumer_sleeping_on_a_timer)
 }
 END_TEST
 
+/* Review H4: the one consumer keeps the timer of a job due in an hour; a
+ * ready job pushed then must not wait for that hour (it did: a ready push
+ * signalled only `ready`, and nobody waited there). */
+START_TEST(a_ready_push_wakes_the_timer_keeper)
+{
+	clock_at(10 * HOUR_NS);
+	struct spur_workq *q = spur_workq_new();
+	struct job later = { .n = 7 }, now_job = { .n = 8 };
+	spur_workq_push(q, &later.job, now() + HOUR_NS);
+	struct consumer c;
+	consumer_start(&c, q);
+	for (int i = 0; i < 5000 && spur_workq_wants_consumer(q); i++)
+		sleep_ms(1);			/* until it keeps the timer */
+	ck_assert(!spur_workq_wants_consumer(q));
+	spur_workq_push(q, &now_job.job, 0);
+	consumer_join(&c, 5000);
+	ck_assert_ptr_nonnull(c.got);
+	ck_assert_int_eq(n_of(c.got), 8);
+	spur_workq_free(q, NULL, NULL);
+	spur_clock_inject(NULL, NULL);
+}
+END_TEST
+
 START_TEST(pop_batch_takes_at_most_max)
 {
 	struct spur_workq *q = spur_workq_new();
@@ -305,6 +328,7 @@ int main(void)
 	tcase_add_test(tc, timed_jobs_pop_in_due_order);
 	tcase_add_test(tc, not_popped_before_its_due_time);
 	tcase_add_test(tc, kick_wakes_a_consumer_sleeping_on_a_timer);
+	tcase_add_test(tc, a_ready_push_wakes_the_timer_keeper);
 	tcase_add_test(tc, pop_batch_takes_at_most_max);
 	tcase_add_test(tc, stop_wakes_blocked_pops);
 	tcase_add_test(tc, free_hands_back_every_job);
