@@ -255,22 +255,35 @@ void spur_clock_inject(spur_clock_fn fn, void *ud)
 	store_anchor();	/* the store clock goes on from here, on the new clock */
 }
 
-SPUR_API int64_t spur_now_ns(void)
+/* The injected clock, or `id` in nanoseconds. */
+static inline int64_t now_on(clockid_t id)
 {
 	if (clock_fn)
 		return clock_fn(clock_ud);
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+SPUR_API int64_t spur_now_ns(void)
+{
+	return now_on(CLOCK_MONOTONIC);
 }
 
 SPUR_API int64_t spur_now_coarse_ns(void)
 {
-	if (clock_fn)
-		return clock_fn(clock_ud);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return now_on(CLOCK_MONOTONIC_COARSE);
+}
+
+void spur_timespec_after_ms(int64_t ms, struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
 }
 
 /* The store clock: the wall clock at the first call, then monotonic, so

@@ -65,6 +65,9 @@ void spur_clock_inject(spur_clock_fn fn, void *ud);
  * CLOCK_MONOTONIC time, for pthread_cond_timedwait on such a condvar. */
 struct timespec;
 void spur_deadline_timespec(int64_t due_ns, struct timespec *ts);
+/* CLOCK_MONOTONIC now + ms, for condition variables on that clock (real
+ * time: idle timeouts, never the injected clock). */
+void spur_timespec_after_ms(int64_t ms, struct timespec *ts);
 
 /* Percent-decode [s, s+n) into out (cap bytes); `plus` turns '+' into
  * ' ' (query strings). The length, or -1 when it does not fit or decodes

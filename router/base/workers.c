@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
 #include "workers.h"
 
 struct spur_workers {
@@ -36,24 +37,13 @@ struct spur_workers {
 	char name[16];
 };
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 /* Under lock: the next task, or NULL when this thread should end. */
 static struct spur_task *next_task(struct spur_workers *w)
 {
 	struct timespec until;
 	bool timed_out = false;
 
-	deadline_after(&until, w->idle_ms);
+	spur_timespec_after_ms(w->idle_ms, &until);
 	while (!w->head && !w->stopping && !timed_out) {
 		w->idle++;
 		timed_out = pthread_cond_timedwait(&w->work, &w->lock, &until) == ETIMEDOUT;

@@ -233,13 +233,7 @@ struct spur_job *spur_workq_pop_idle(struct spur_workq *s, int64_t idle_ms)
 {
 	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += (time_t)(idle_ms / 1000);
-	until.tv_nsec += (long)(idle_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	spur_timespec_after_ms(idle_ms, &until);
 	pthread_mutex_lock(&s->lock);
 	struct spur_job *j = wait_ready_until(s, &until) ? take_ready(s) : NULL;
 	if (j && s->head)
