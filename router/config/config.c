@@ -425,6 +425,14 @@ void *spur_config_section_array(struct spur_walk *w, const struct spur_ynode *v,
 	return a;
 }
 
+bool spur_config_function_key_is_core(const char *key)
+{
+	for (const struct spur_field *f = function_table; f->opt.name; f++)
+		if (strcmp(f->opt.name, key) == 0)
+			return true;
+	return false;
+}
+
 static void parse_functions(struct spur_walk *w, const struct spur_ypair *p, void *base,
 			    const struct spur_field *f)
 {

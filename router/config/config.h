@@ -34,6 +34,8 @@ struct spur_idem_config {
 	int64_t ttl_ms;			/* default 24h */
 };
 
+struct json_t;
+
 struct spur_fn_config {
 	char *name;
 	int line;			/* where the function is defined */
@@ -61,6 +63,9 @@ struct spur_fn_config {
 	struct spur_strlist on_failure;
 	struct spur_idem_config idem;
 	const struct spur_ynode *node;	/* the function's mapping: plugin-specific keys */
+	/* a published version's plugin-specific keys, frozen at publish (a
+	 * JSON object; node is NULL then); NULL for a config function */
+	struct json_t *options;
 };
 
 /* A named destination (destinations: in config). */
@@ -190,5 +195,9 @@ int spur_config_check_unclaimed(const struct spur_config *cfg, FILE *err);
 /* Print an option table as help text (name, type, default, description).
  * Defined in option.c, beside the walker that reads the same tables. */
 void spur_option_help(const struct spur_option *table, FILE *out);
+
+/* Is `key` one of the function keys the core itself reads (timeout, env,
+ * async, ...)? The others belong to the function's runtime plugin. */
+bool spur_config_function_key_is_core(const char *key);
 
 #endif

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "fnpriv.h"
 #include "snapshot.h"
@@ -46,6 +47,7 @@ void spur_fnpriv_cfg_free(struct spur_fn_config *c)
 		free(c->env[i].value);
 	}
 	free(c->env);
+	json_decref(c->options);
 	for (size_t i = 0; i < c->on_success.n; i++)
 		free(c->on_success.v[i]);
 	free(c->on_success.v);
@@ -545,7 +547,23 @@ SPUR_API int64_t spur_function_init_timeout_ms(const struct spur_function *fn)
 
 SPUR_API const char *spur_function_option(const struct spur_function *fn, const char *key)
 {
-	return spur_yaml_path(fn->cfg->node, key);
+	if (fn->cfg->node || !fn->cfg->options)
+		return spur_yaml_path(fn->cfg->node, key);
+	/* a published version: its frozen options, by the same dotted path */
+	const json_t *j = fn->cfg->options;
+	char part[128];
+	for (const char *k = key; j;) {
+		size_t n = strcspn(k, ".");
+		if (n >= sizeof(part))
+			return NULL;
+		memcpy(part, k, n);
+		part[n] = '\0';
+		j = json_object_get(j, part);
+		if (!k[n])
+			return json_string_value(j);
+		k += n + 1;
+	}
+	return NULL;
 }
 
 SPUR_API size_t spur_function_env_count(const struct spur_function *fn)

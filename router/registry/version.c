@@ -18,8 +18,45 @@
 #include "util.h"
 #include "version.h"
 #include "version_store.h"
+#include "yaml.h"
 
 /* --- settings as JSON -------------------------------------------------------- */
+
+/* A YAML value as JSON: scalars as strings, as spur_function_option()
+ * hands them out. */
+static json_t *yaml_json(const struct spur_ynode *n)
+{
+	json_t *j;
+	switch (n->kind) {
+	case SPUR_YNODE_MAP:
+		j = json_object();
+		for (size_t i = 0; j && i < n->n; i++)
+			json_object_set_new(j, n->pairs[i].key, yaml_json(n->pairs[i].value));
+		return j;
+	case SPUR_YNODE_SEQ:
+		j = json_array();
+		for (size_t i = 0; j && i < n->n; i++)
+			json_array_append_new(j, yaml_json(n->items[i]));
+		return j;
+	default:
+		return json_stringn(n->text ? n->text : "", n->text ? n->len : 0);
+	}
+}
+
+/* The function's keys that belong to its runtime plugin (isolation: for
+ * native), frozen with the version so that it runs as $LATEST did. */
+static json_t *plugin_options(const struct spur_fn_config *c)
+{
+	json_t *o = json_object();
+	if (c->options)
+		return json_deep_copy(c->options);
+	for (size_t i = 0; o && c->node && c->node->kind == SPUR_YNODE_MAP && i < c->node->n; i++) {
+		const struct spur_ypair *p = &c->node->pairs[i];
+		if (!spur_config_function_key_is_core(p->key))
+			json_object_set_new(o, p->key, yaml_json(p->value));
+	}
+	return o;
+}
 
 static char *settings_json(const struct spur_fn_config *c)
 {
@@ -33,6 +70,11 @@ static char *settings_json(const struct spur_fn_config *c)
 			      "memory", (json_int_t)c->memory, "tmp_size", (json_int_t)c->tmp_size,
 			      "idle_ttl_ms", (json_int_t)c->idle_ttl_ms,
 			      "max_uses", (json_int_t)c->max_uses, "env", env);
+	json_t *opts = o ? plugin_options(c) : NULL;
+	if (opts && json_object_size(opts))	/* absent when empty: old versions compare equal */
+		json_object_set_new(o, "options", opts);
+	else
+		json_decref(opts);
 	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	return s;
@@ -55,6 +97,9 @@ static struct spur_fn_config *settings_parse(const json_t *o, const char *name, 
 	c->idle_ttl_ms = json_integer_value(json_object_get(o, "idle_ttl_ms"));
 	c->max_uses = json_integer_value(json_object_get(o, "max_uses"));
 	c->reserved = -1;
+	json_t *opts = json_object_get(o, "options");
+	if (json_is_object(opts))
+		c->options = json_incref(opts);
 	json_t *env = json_object_get(o, "env");
 	c->env = calloc(json_object_size(env) + 1, sizeof(*c->env));
 	const char *k;

@@ -540,6 +540,40 @@ class Versions(unittest.TestCase):
             self.write("app.lua", APP % "two")
 
 
+NATIVE_COUNTER = os.environ.get("SPUR_NATIVE_COUNTER", "")
+NATIVE_CONFIG = """state_dir: {dir}/var
+http: { listen: "127.0.0.1:{port}" }
+functions:
+  crashy: { runtime: native, code: %s, isolation: process, timeout: 3s }
+"""
+
+
+@unittest.skipUnless(NATIVE_COUNTER and os.path.exists(NATIVE_COUNTER),
+                     "no native test handler built")
+class NativeVersions(unittest.TestCase):
+    """spec-audit 0.4: a published version kept `isolation: process`? A
+    crash of version 1 must end its worker, not the router."""
+
+    def test_a_published_version_keeps_process_isolation(self):
+        spur = spurtest.Spur(NATIVE_CONFIG % NATIVE_COUNTER, name="versions-native").start()
+        try:
+            st, _, out = spur.request("POST", FUNCS + "/crashy/versions", b"{}")
+            self.assertEqual(st, 201, out)
+            version = json.loads(out)["Version"]
+            st, _, out = spur.request("GET", "%s/crashy/versions" % FUNCS)
+            self.assertEqual(st, 200, out)
+            for target in ("crashy:" + version, "crashy"):
+                st, hdrs, body = spur.request("POST", INVOKE % target, b'{"do":"segv"}')
+                self.assertEqual(st, 200, body)
+                self.assertEqual(hdrs.get("x-amz-function-error"), "Unhandled", body)
+                self.assertEqual(json.loads(body)["errorType"], "Runtime.ExitError", body)
+                self.assertTrue(spur.alive(), "the router died with " + target)
+                st, _, body = spur.request("POST", INVOKE % target, b"{}")
+                self.assertEqual(st, 200, body)
+        finally:
+            self.assertEqual(spur.stop(), 0, spur.log()[-3000:])
+
+
 class AdminAuth(unittest.TestCase):
     def test_token_required(self):
         spur = spurtest.Spur(TOKEN_CONFIG, {"app.lua": APP % "one"}, name="versions-auth",
