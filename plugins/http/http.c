@@ -204,21 +204,54 @@ void spur_http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* Framing that libmicrohttpd 0.9.75 accepts but that smuggles requests
  * past proxies: both Content-Length and Transfer-Encoding, several
- * different Content-Lengths, or a coding other than chunked. */
+ * different Content-Lengths, or a coding other than chunked. And header
+ * forms it lets through: a name that is not an RFC 9110 token (it keeps
+ * "Transfer-Encoding : chunked" as a name with a trailing space), a name
+ * that only starts with transfer-encoding or content-length (it glues an
+ * obs-folded line onto the name: "transfer-encodingchunked") (chaos D10).
+ * A NUL inside a value cannot be told here: MHD hands the value cut at it. */
 struct framing {
 	const char *cl;
 	int n_te;
 	bool cl_differs, te_bad;
+	bool bad_name;
 };
 
+static bool is_token(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || (ch && strchr("!#$%&'*+-.^_`|~", ch))))
+			return false;
+	}
+	return true;
+}
+
+/* Does `name` start with `what` (case-insensitive) without being it? */
+static bool extends(const char *name, size_t n, const char *what)
+{
+	size_t w = strlen(what);
+
+	return n > w && strncasecmp(name, what, w) == 0;
+}
+
 static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind,
-				  const char *key, const char *value)
+				  const char *key, size_t key_size,
+				  const char *value, size_t value_size)
 {
 	struct framing *f = cls;
 
 	(void)kind;
+	(void)value_size;
 	if (!value)
 		value = "";
+	if (!is_token(key, key_size) || extends(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+	    extends(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		f->bad_name = true;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		if (f->cl && strcmp(f->cl, value) != 0)
 			f->cl_differs = true;
@@ -470,7 +503,11 @@ static enum MHD_Result first_call(struct http_req *rq, struct MHD_Connection *c,
 				       "request headers not received within %" PRId64 " ms",
 				       srv->opt.request_timeout_ms);
 
-	MHD_get_connection_values(c, MHD_HEADER_KIND, framing_cb, &f);
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, framing_cb, &f);
+	if (f.bad_name)
+		return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL,
+				       "malformed header name (not a token, or a folded line)");
+
 	if (f.cl && f.n_te)
 		return spur_http_error(rq, c, MHD_HTTP_BAD_REQUEST, NULL,
 				       "both Content-Length and Transfer-Encoding");

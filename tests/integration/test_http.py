@@ -279,6 +279,21 @@ class HttpLimits(Daemons, unittest.TestCase):
         self.assertEqual(status_of(raw), 400, raw[:200])
         json.loads(body_of(raw))
 
+    # chaos D10: forms libmicrohttpd 0.9.75 lets through; a proxy in front
+    # may read them as Transfer-Encoding while spur framed by Content-Length
+    def test_transfer_encoding_with_a_space_before_the_colon_400(self):
+        raw = self.main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                            b"Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n{}\r\n")
+        self.assertEqual(status_of(raw), 400, raw[:300])
+        self.assertIn("malformed header name", json.loads(body_of(raw))["message"])
+        self.assertEqual(raw.count(b"HTTP/1.1 "), 1, raw[:300])
+
+    def test_transfer_encoding_folded_onto_a_second_line_400(self):
+        raw = self.main.raw(b"POST " + (INVOKE % "counter").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                            b"Transfer-Encoding:\r\n chunked\r\nContent-Length: 4\r\n\r\n{}\r\n")
+        self.assertEqual(status_of(raw), 400, raw[:300])
+        json.loads(body_of(raw))
+
     def test_tls_hello_closed(self):
         hello = bytes.fromhex(
             "16030100c4010000c00303") + os.urandom(32) + bytes.fromhex(
