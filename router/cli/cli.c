@@ -51,6 +51,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	header_value(p, size * n, "X-Amz-Function-Error", r->function_error, sizeof(r->function_error));
 	header_value(p, size * n, "X-Amz-Log-Result", r->log_result, sizeof(r->log_result));
 	header_value(p, size * n, "x-amzn-ErrorType", r->error_type, sizeof(r->error_type));
+	header_value(p, size * n, "x-amzn-RequestId", r->request_id, sizeof(r->request_id));
 	return size * n;
 }
 
@@ -252,6 +253,13 @@ int spur_cli_invoke(int argc, char **argv)
 	if (r.body.len) {
 		fwrite(r.body.data, 1, r.body.len, stdout);
 		fputc('\n', stdout);
+	} else if (async && status == 202) {	/* stored: say which event (spur event ID) */
+		bool id_ok = r.request_id[0] &&
+			strspn(r.request_id, "0123456789abcdef-") == strlen(r.request_id);
+		if (id_ok)
+			printf("{\"StatusCode\":202,\"EventId\":\"%s\"}\n", r.request_id);
+		else
+			printf("{\"StatusCode\":202}\n");
 	}
 	if (status >= 300) {
 		fprintf(stderr, "spur invoke: HTTP %ld %s\n", status, r.error_type);

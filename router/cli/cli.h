@@ -25,6 +25,7 @@ struct spur_cli_reply {
 	char function_error[64];	/* X-Amz-Function-Error */
 	char log_result[8192];		/* X-Amz-Log-Result */
 	char error_type[128];		/* x-amzn-ErrorType */
+	char request_id[64];		/* x-amzn-RequestId: an async event's id */
 };
 
 /* `method` `endpoint`/`path` (path escaped by the caller, no leading '/')

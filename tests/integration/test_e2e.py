@@ -171,6 +171,17 @@ class E2E(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["name"], "cli")
         self.assertIn("REPORT RequestId:", p.stderr)
+        # --async says which event it stored, and `spur event` finds it
+        p = subprocess.run([SPUR, "invoke", "counter", "--async", "--payload", '{"name":"a"}'],
+                           env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        self.assertEqual(out["StatusCode"], 202, p.stdout)
+        self.assertRegex(out["EventId"], r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+        p = subprocess.run([SPUR, "event", out["EventId"]], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(out["EventId"], p.stdout)
         p = subprocess.run([SPUR, "invoke", "boom"], env=env, capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 2)
         self.assertIn("BoomError", p.stdout)
