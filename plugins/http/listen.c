@@ -341,8 +341,13 @@ static struct MHD_Daemon *start_daemon(struct spur_http *srv, struct http_listen
 		return NULL;
 	}
 	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	spur_log(srv->host, SPUR_LOG_INFO, "listening on %s (port %u)", spec,
-		 di ? (unsigned)di->port : (unsigned)port);
+	if (o->threads > 0)
+		spur_log(srv->host, SPUR_LOG_INFO, "listening on %s (port %u, %" PRId64
+			 " event loop%s)", spec, di ? (unsigned)di->port : (unsigned)port,
+			 o->threads, o->threads == 1 ? "" : "s");
+	else
+		spur_log(srv->host, SPUR_LOG_INFO, "listening on %s (port %u, a thread per "
+			 "connection)", spec, di ? (unsigned)di->port : (unsigned)port);
 	return d;
 }
 
