@@ -32,6 +32,11 @@
 
 /* --- log ---------------------------------------------------------------- */
 
+/* The longest log line a handler writes (CloudWatch's event size): past it
+ * the line is cut, so what the host copies outside the Lua heap (the
+ * line, its JSON escaping) stays bounded (security review M6). */
+#define SPUR_LUA_MAX_LOG_LINE (256u * 1024)
+
 /* [-n, +0, e] print(...) and ctx.log(...) */
 int spur_lua_log(lua_State *L)
 {
@@ -50,6 +55,16 @@ int spur_lua_log(lua_State *L)
 	}
 	luaL_pushresult(&b);
 	s = lua_tolstring(L, -1, &len);
+	if (len > SPUR_LUA_MAX_LOG_LINE) {
+		size_t keep = SPUR_LUA_MAX_LOG_LINE;
+
+		while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+			keep--;		/* not inside a UTF-8 sequence */
+		lua_pushlstring(L, s, keep);
+		lua_pushfstring(L, " ... [truncated %d bytes]", (int)(len - keep));
+		lua_concat(L, 2);
+		s = lua_tolstring(L, -1, &len);
+	}
 	if (c->inv != NULL)
 		spur_invocation_log(c->inv, s, len);
 	return 0;

@@ -44,6 +44,7 @@ functions:
   bomb:   { runtime: lua, code: app.lua, handler: bomb, memory: 16MiB, timeout: 10s }
   coro:   { runtime: lua, code: app.lua, handler: coro, timeout: 10s }
   topyield: { runtime: lua, code: app.lua, handler: topyield }
+  biglog: { runtime: lua, code: app.lua, handler: biglog }
 %(native)s
 routes:
   - { http: "POST /spin", function: spin }
@@ -97,6 +98,8 @@ function coro(event, ctx)
 end
 
 function topyield(event, ctx) coroutine.yield(1) end
+
+function biglog(event, ctx) print(string.rep("x", 1 << 20)); return "logged" end
 """
 INVOKE = "/2015-03-31/functions/%s/invocations"
 
@@ -212,6 +215,19 @@ class EventLoop(unittest.TestCase):
         wait_for(lambda: metric(self.spur, "spur_invocations_total", function="spin")
                  == ends + 1, 10)
         self.assertEqual(invoke(self.spur, "fast", {"n": 2})[0], 200)
+
+
+class LogLines(unittest.TestCase):
+    def test_a_handler_log_line_is_cut_at_256_kib(self):
+        spur = start(name="inline-log")
+        try:
+            self.assertEqual(invoke(spur, "biglog")[::2], (200, "logged"))
+            wait_for(lambda: "[truncated" in spur.log(), 10)
+            line = next(l for l in spur.log().splitlines() if "[truncated" in l)
+            self.assertIn("[truncated %d bytes]" % ((1 << 20) - (256 << 10)), line)
+            self.assertLess(len(line), (256 << 10) + 512)
+        finally:
+            self.assertEqual(spur.stop(), 0)
 
 
 class Drain(unittest.TestCase):
