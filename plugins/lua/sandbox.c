@@ -152,6 +152,16 @@ static inline void tick(lua_State *L, unsigned *n)
 
 /* --- base library replacements ------------------------------------------ */
 
+/* [-n, +r, e] The stock function a replacement wraps (upvalue 1), called
+ * with the replacement's arguments; its results. */
+static int call_original(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
 /* [-(2|1), +1, e] setmetatable(t, mt) that refuses finalizers (hooks do
  * not run in them; a __gc added later marks nothing for finalization) and
  * __close (a __close added later is harmless too: see sb_wrapped). */
@@ -188,10 +198,7 @@ static int sb_load(lua_State *L)
 		lua_settop(L, 3);
 	lua_pushliteral(L, "t");
 	lua_replace(L, 3);
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+	return call_original(L);
 }
 
 /* [-1, +1, e] The message handler xpcall really installs (upvalue 1 is the
@@ -640,10 +647,7 @@ static int sb_collectgarbage(lua_State *L)
 	if (strcmp(opt, "count") != 0 && strcmp(opt, "step") != 0)
 		return luaL_error(L, "collectgarbage(\"%s\") is not allowed in spur handlers "
 				  "(\"count\" and \"step\" are)", opt);
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+	return call_original(L);
 }
 
 /* --- coroutines that die by the timeout are never closed ------------------ */
@@ -703,10 +707,7 @@ static int sb_wrap(lua_State *L)
 static int sb_close(lua_State *L)
 {
 	spur_lua_check(L, NULL);	/* timed out: raises the timeout again */
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
+	return call_original(L);
 }
 
 /* [-0, +0, e] The coroutine library with wrap and close replaced. */

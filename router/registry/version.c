@@ -47,9 +47,9 @@ static json_t *yaml_json(const struct spur_ynode *n)
  * native), frozen with the version so that it runs as $LATEST did. */
 static json_t *plugin_options(const struct spur_fn_config *c)
 {
-	json_t *o = json_object();
 	if (c->options)
 		return json_deep_copy(c->options);
+	json_t *o = json_object();
 	for (size_t i = 0; o && c->node && c->node->kind == SPUR_YNODE_MAP && i < c->node->n; i++) {
 		const struct spur_ypair *p = &c->node->pairs[i];
 		if (!spur_config_function_key_is_core(p->key))
