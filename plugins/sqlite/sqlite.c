@@ -650,6 +650,7 @@ static const struct spur_store sqlite_store_vtable = {
 	.key_get = store_key_get,
 	.stats = store_stats,
 	.purge = spur_sqlite_purge,
+	.release = spur_sqlite_release,
 	.expire = spur_sqlite_expire,
 	.writable = store_writable,
 };

@@ -93,6 +93,7 @@ int spur_sqlite_take(void *instance, const char *queue, int64_t now_ms, int64_t 
 		     size_t max, spur_store_msg_fn fn, void *ud, int64_t *next_ms);
 int64_t spur_sqlite_purge(void *instance, const char *queue);
 int64_t spur_sqlite_expire(void *instance, int64_t now_ms);
+int64_t spur_sqlite_release(void *instance, const char *queue, int64_t after_ms, int64_t now_ms);
 
 /* True for the outbox queues, which max_depth does not count. */
 bool spur_sqlite_is_outbox(const char *queue);

@@ -45,7 +45,7 @@
 
 #include "sqlite.h"
 
-enum req_kind { REQ_APPLY, REQ_TAKE, REQ_PURGE, REQ_EXPIRE };
+enum req_kind { REQ_APPLY, REQ_TAKE, REQ_PURGE, REQ_EXPIRE, REQ_RELEASE_ALL };
 enum { PENDING, SLEEPING, DONE };	/* sqlite_req.done */
 /* Each woken caller wakes this many more (see the top). Measured on 2
  * vCPUs: 2 and 4 alike; waking all n from the writer makes its groups
@@ -86,7 +86,7 @@ enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
 	ST_PUT, ST_DELETE, ST_UPDATE, ST_MOVE_FROM, ST_MOVE,
 	ST_KEY_CREATE, ST_KEY_LIVE, ST_KEY_SET, ST_KEY_DELETE,
-	ST_TAKE_SELECT, ST_TAKE_LEASE, ST_NEXT, ST_PURGE, ST_EXPIRE,
+	ST_TAKE_SELECT, ST_TAKE_LEASE, ST_NEXT, ST_PURGE, ST_EXPIRE, ST_UNLEASE,
 	ST_COUNT
 };
 
@@ -122,6 +122,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_NEXT] = "SELECT min(visible_ms) FROM messages WHERE queue = ?1",
 	[ST_PURGE] = "DELETE FROM messages WHERE queue = ?1",
 	[ST_EXPIRE] = "DELETE FROM keys WHERE expires_ms > 0 AND expires_ms <= ?1",
+	[ST_UNLEASE] = "UPDATE messages SET visible_ms = ?3 WHERE queue = ?1 AND visible_ms >= ?2",
 };
 
 /* The writer's statements (one set per instance, writer thread only). */
@@ -431,6 +432,14 @@ static int run_req(struct spur_sqlite_store *s, struct spur_sqlite_req *r, int64
 			r->delta = -r->count * counted(r->queue);
 		}
 		break;
+	case REQ_RELEASE_ALL:
+		st = w->st[ST_UNLEASE];
+		sqlite3_bind_text(st, 1, r->queue, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, r->lease_ms);	/* after_ms */
+		sqlite3_bind_int64(st, 3, r->now_ms);
+		if ((rc = run(st)) == 0)
+			r->count = sqlite3_changes64(s->wdb);
+		break;
 	case REQ_EXPIRE:
 		st = w->st[ST_EXPIRE];
 		sqlite3_bind_int64(st, 1, r->now_ms);
@@ -708,6 +717,18 @@ out:
 int64_t spur_sqlite_purge(void *instance, const char *queue)
 {
 	struct spur_sqlite_req r = { .kind = REQ_PURGE, .queue = queue };
+	int rc;
+
+	if (!queue)
+		return -EINVAL;
+	rc = submit(instance, &r);
+	return rc < 0 ? rc : r.count;
+}
+
+int64_t spur_sqlite_release(void *instance, const char *queue, int64_t after_ms, int64_t now_ms)
+{
+	struct spur_sqlite_req r = { .kind = REQ_RELEASE_ALL, .queue = queue, .lease_ms = after_ms,
+				     .now_ms = now_ms };
 	int rc;
 
 	if (!queue)

@@ -51,20 +51,36 @@ void spur_workq_stop(struct spur_workq *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void spur_workq_drain(struct spur_workq *s, void (*fn)(struct spur_job *j, void *ud), void *ud)
+{
+	pthread_mutex_lock(&s->lock);
+	struct spur_job *head = s->head, **heap = s->heap;
+	size_t n_heap = s->n_heap;
+	s->head = s->tail = NULL;
+	s->n_ready = 0;
+	s->heap = NULL;
+	s->n_heap = s->cap_heap = 0;
+	pthread_mutex_unlock(&s->lock);
+	while (head) {
+		struct spur_job *j = head;
+		head = j->next;
+		j->queued = false;
+		if (fn)
+			fn(j, ud);
+	}
+	for (size_t i = 0; i < n_heap; i++) {
+		heap[i]->queued = false;
+		if (fn)
+			fn(heap[i], ud);
+	}
+	free(heap);
+}
+
 void spur_workq_free(struct spur_workq *s, void (*fn)(struct spur_job *j, void *ud), void *ud)
 {
 	if (!s)
 		return;
-	while (s->head) {
-		struct spur_job *j = s->head;
-		s->head = j->next;
-		if (fn)
-			fn(j, ud);
-	}
-	for (size_t i = 0; i < s->n_heap; i++)
-		if (fn)
-			fn(s->heap[i], ud);
-	free(s->heap);
+	spur_workq_drain(s, fn, ud);
 	pthread_cond_destroy(&s->ready);
 	pthread_cond_destroy(&s->timer);
 	pthread_mutex_destroy(&s->lock);
@@ -121,6 +137,7 @@ static struct spur_job *heap_pop(struct spur_workq *s)
 
 static void ready_push(struct spur_workq *s, struct spur_job *j)
 {
+	j->queued = true;
 	j->next = NULL;
 	j->due_ns = 0;
 	if (s->tail)
@@ -142,9 +159,36 @@ static int64_t promote(struct spur_workq *s)
 
 /* --- API ------------------------------------------------------------------ */
 
+static void push_locked(struct spur_workq *s, struct spur_job *j, int64_t due_ns);
+
 void spur_workq_push(struct spur_workq *s, struct spur_job *j, int64_t due_ns)
 {
 	pthread_mutex_lock(&s->lock);
+	push_locked(s, j, due_ns);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void spur_workq_push_once(struct spur_workq *s, struct spur_job *j, int64_t due_ns)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!j->queued) {
+		push_locked(s, j, due_ns);
+	} else if (j->due_ns > 0 && (due_ns <= 0 || due_ns < j->due_ns)) {
+		/* on the heap, due later: take it out, push it again */
+		size_t i = j->heap_index;
+		struct spur_job *last = s->heap[--s->n_heap];
+		if (i < s->n_heap) {
+			heap_set(s, i, last);
+			sift_down(s, i);
+			sift_up(s, last->heap_index);
+		}
+		push_locked(s, j, due_ns);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void push_locked(struct spur_workq *s, struct spur_job *j, int64_t due_ns)
+{
 	if (due_ns <= 0 || due_ns <= spur_now_ns()) {
 		ready_push(s, j);
 		pthread_cond_signal(&s->ready);
@@ -160,13 +204,13 @@ void spur_workq_push(struct spur_workq *s, struct spur_job *j, int64_t due_ns)
 			if (!h) {	/* cannot wait: run it now rather than lose it */
 				ready_push(s, j);
 				pthread_cond_signal(&s->ready);
-				pthread_mutex_unlock(&s->lock);
 				return;
 			}
 			s->heap = h;
 			s->cap_heap = cap;
 		}
 		j->due_ns = due_ns;
+		j->queued = true;
 		heap_set(s, s->n_heap++, j);
 		sift_up(s, s->n_heap - 1);
 		if (j->heap_index == 0)
@@ -174,7 +218,6 @@ void spur_workq_push(struct spur_workq *s, struct spur_job *j, int64_t due_ns)
 		if (!s->keeper)
 			pthread_cond_signal(&s->ready);	/* someone must keep the timer */
 	}
-	pthread_mutex_unlock(&s->lock);
 }
 
 static struct spur_job *take_ready(struct spur_workq *s)
@@ -185,6 +228,7 @@ static struct spur_job *take_ready(struct spur_workq *s)
 		s->tail = NULL;
 	s->n_ready--;
 	j->next = NULL;
+	j->queued = false;
 	return j;
 }
 

@@ -23,6 +23,7 @@ struct spur_job {
 	int64_t due_ns;			/* 0: ready */
 	size_t heap_index;		/* private */
 	struct spur_job *next;		/* private (ready list) */
+	bool queued;			/* private (spur_workq_push_once) */
 };
 
 struct spur_workq;
@@ -31,11 +32,19 @@ struct spur_workq *spur_workq_new(void);
 /* Stop: every pop returns NULL from now on; jobs still queued are left
  * to the caller (spur_workq_drain). */
 void spur_workq_stop(struct spur_workq *s);
+/* Hand back every queued job (ready or timed) through fn; the queue
+ * stays (stopped or not). */
+void spur_workq_drain(struct spur_workq *s, void (*fn)(struct spur_job *j, void *ud), void *ud);
 /* Hand back every queued job (ready or timed) through fn, then free. */
 void spur_workq_free(struct spur_workq *s, void (*fn)(struct spur_job *j, void *ud), void *ud);
 
 /* Ready now (due_ns <= now) or at due_ns. */
 void spur_workq_push(struct spur_workq *s, struct spur_job *j, int64_t due_ns);
+/* For a job that stands for "there is work of this kind" (a refill):
+ * queue j at due_ns unless it is queued already; if it is queued to run
+ * later than due_ns, it runs at due_ns instead. A job pushed this way
+ * must only ever be pushed this way. */
+void spur_workq_push_once(struct spur_workq *s, struct spur_job *j, int64_t due_ns);
 /* Block until a job is ready; NULL after stop. */
 struct spur_job *spur_workq_pop(struct spur_workq *s);
 /* Elastic consumers: pop, but give up (NULL) after idle_ms of waiting

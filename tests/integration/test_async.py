@@ -545,5 +545,73 @@ class AckLedger(unittest.TestCase):
                 spur.kill9()
 
 
+NATIVE_COUNTER = os.environ.get("SPUR_NATIVE_COUNTER", "")
+POISON_CONFIG = """state_dir: {dir}/var
+log: { level: info }
+http: { listen: "127.0.0.1:{port}" }
+functions:
+  poison:
+    runtime: native
+    code: %s
+    async: { max_retries: 2, backoff: { base: 100ms, cap: 200ms }, on_failure: ["file://dlq.jsonl"] }
+  fast:
+    runtime: lua
+    code: fast.lua
+    async: { on_success: ["file://ok.jsonl"] }
+"""
+
+
+@unittest.skipUnless(NATIVE_COUNTER and os.path.exists(NATIVE_COUNTER),
+                     "no native test handler built")
+class PoisonEvent(unittest.TestCase):
+    """Issue 14: an event whose run segfaults an in-process native handler
+    takes the daemon down every time it runs. Under restarts (as systemd's
+    Restart=always would do them) it must end as RetriesExhausted after
+    max_retries + 1 runs, with Runtime.ExitError in its record, and the
+    daemon must then stay up."""
+
+    def test_a_segfaulting_event_ends_after_its_retries(self):
+        spur = spurtest.Spur(POISON_CONFIG % NATIVE_COUNTER, {"fast.lua": FAST},
+                             name="async-poison")
+        dlq = os.path.join(spur.dir, "dlq.jsonl")
+        spur.start()
+        try:
+            try:  # the run may take the daemon down before the 202 is read
+                send_event(spur, "poison", b'{"do":"segv","tag":"poison-1"}')
+            except (OSError, http.client.HTTPException):
+                pass
+            crashes = 0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not read_records(dlq)[0]:
+                if not spur.alive():
+                    crashes += 1
+                    self.assertLessEqual(crashes, 3, "a crash loop; log:\n" + spur.log()[-3000:])
+                    try:
+                        spur.start()
+                    except RuntimeError:
+                        pass  # died again while starting: counted on the next turn
+                time.sleep(0.02)
+            recs, _ = read_records(dlq)
+            self.assertEqual(len(recs), 1, spur.log()[-3000:])
+            rec = recs[0]
+            self.assertEqual(rec["requestPayload"]["tag"], "poison-1")
+            self.assertEqual(rec["requestContext"]["condition"], "RetriesExhausted")
+            self.assertEqual(rec["requestContext"]["approximateInvokeCount"], 3)
+            self.assertEqual(rec["responseContext"]["functionError"], "Unhandled")
+            self.assertEqual(rec["responsePayload"]["errorType"], "Runtime.ExitError")
+            self.assertEqual(crashes, 3, "one crash per run: max_retries 2 means 3 runs")
+            self.assertTrue(spur.alive(), spur.log()[-3000:])
+            self.assertGreaterEqual(metric(spur, "spur_async_runs_crashed_total"), 1)
+            # and the daemon serves the next events
+            eid = accept_event(spur, "fast", {"n": 7})
+            ok = os.path.join(spur.dir, "ok.jsonl")
+            wait_for(lambda: records_for(ok, eid), 15)
+            self.assertEqual(records_for(ok, eid)[0]["responsePayload"], {"n": 7})
+            self.assertEqual(spur.stop(), 0)
+        finally:
+            if spur.alive():
+                spur.kill9()
+
+
 if __name__ == "__main__":
     spurtest.run(__name__)

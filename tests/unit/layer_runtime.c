@@ -15,7 +15,8 @@
 #include "layer_runtime.h"
 #include "spur/runtime.h"
 
-enum behaviour { ECHO, OK, FAIL };
+enum behaviour { ECHO, OK, FAIL, BIG };
+#define BIG_ANSWER (1 << 20)	/* bytes of "big"'s answer: a JSON string */
 
 struct code {
 	enum behaviour what;
@@ -55,8 +56,10 @@ static int code_load(void *instance, const struct spur_function *fn, void **out,
 		c->what = OK;
 	else if (got == 1 && strcmp(word, "fail") == 0)
 		c->what = FAIL;
+	else if (got == 1 && strcmp(word, "big") == 0)
+		c->what = BIG;
 	else {
-		snprintf(err, errlen, "%s: not echo, ok or fail", spur_function_code(fn));
+		snprintf(err, errlen, "%s: not echo, ok, fail or big", spur_function_code(fn));
 		free(c);
 		return -EINVAL;
 	}
@@ -128,6 +131,16 @@ static enum spur_run invoke(void *ctx, struct spur_invocation *inv)
 	case FAIL:
 		spur_invocation_set_error(inv, "TestError", "told to fail", NULL);
 		return SPUR_RUN_ERROR;
+	case BIG: {
+		char *big = malloc(BIG_ANSWER);
+		if (!big)
+			return SPUR_RUN_CRASH;
+		memset(big, 'b', BIG_ANSWER);
+		big[0] = big[BIG_ANSWER - 1] = '"';
+		int rc = spur_invocation_set_result(inv, big, BIG_ANSWER);
+		free(big);
+		return rc == 0 ? SPUR_RUN_OK : SPUR_RUN_CRASH;
+	}
 	}
 	return SPUR_RUN_CRASH;
 }

@@ -7,6 +7,7 @@
  *   echo   answers the payload it got
  *   ok     answers {"ok":true}
  *   fail   fails with errorType "TestError"
+ *   big    answers a JSON string of 1 MiB
  * Every invoke is recorded (function, payload, attempt), so a test can
  * assert on what ran; calls come from whatever thread the core runs them
  * on (a mapping's poller, the caller of spur_exec_run).

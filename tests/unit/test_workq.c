@@ -137,6 +137,42 @@ START_TEST(timed_jobs_pop_in_due_order)
 }
 END_TEST
 
+/* push_once: a job queued once however often it is pushed; a push due
+ * sooner moves it earlier (out of the heap's middle), a later one does
+ * not; after its pop it can be queued again. */
+START_TEST(push_once_queues_once_and_only_moves_earlier)
+{
+	clock_at(10 * HOUR_NS);
+	struct spur_workq *q = spur_workq_new();
+	struct job j[4], once = { .n = 99 };
+	for (int i = 0; i < 4; i++) {
+		j[i] = (struct job){ .n = (i + 1) * 10 };
+		spur_workq_push(q, &j[i].job, now() + (i + 1) * 10 * 1000000000LL);
+	}
+	spur_workq_push_once(q, &once.job, now() + 100 * 1000000000LL);
+	spur_workq_push_once(q, &once.job, now() + 200 * 1000000000LL);	/* later: kept at 100 s */
+	ck_assert_uint_eq(spur_workq_pending(q), 5);
+	spur_workq_push_once(q, &once.job, now() + 25 * 1000000000LL);	/* sooner: 25 s */
+	ck_assert_uint_eq(spur_workq_pending(q), 5);
+	clock_advance(26LL * 1000000000);
+	struct spur_job *out[8];
+	ck_assert_uint_eq(spur_workq_pop_batch(q, out, 8), 3);
+	ck_assert_int_eq(n_of(out[0]), 10);
+	ck_assert_int_eq(n_of(out[1]), 20);
+	ck_assert_int_eq(n_of(out[2]), 99);
+	spur_workq_push_once(q, &once.job, 0);		/* popped: queued again, ready */
+	spur_workq_push_once(q, &once.job, 0);
+	ck_assert_uint_eq(spur_workq_pop_batch(q, out, 8), 1);
+	ck_assert_int_eq(n_of(out[0]), 99);
+	clock_advance(100LL * 1000000000);
+	ck_assert_uint_eq(spur_workq_pop_batch(q, out, 8), 2);
+	ck_assert_int_eq(n_of(out[0]), 30);
+	ck_assert_int_eq(n_of(out[1]), 40);
+	spur_workq_free(q, NULL, NULL);
+	spur_clock_inject(NULL, NULL);
+}
+END_TEST
+
 /* pop_batch takes every ready job (up to max) after promoting the due
  * ones, and does not wait for more: a ready marker pushed first makes each
  * pop return at once, and shows whether the timed job came with it. */
@@ -326,6 +362,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, ready_jobs_pop_in_fifo_order);
 	tcase_add_test(tc, timed_jobs_pop_in_due_order);
+	tcase_add_test(tc, push_once_queues_once_and_only_moves_earlier);
 	tcase_add_test(tc, not_popped_before_its_due_time);
 	tcase_add_test(tc, kick_wakes_a_consumer_sleeping_on_a_timer);
 	tcase_add_test(tc, a_ready_push_wakes_the_timer_keeper);

@@ -41,7 +41,7 @@ extern "C" {
  *        on a worker); spur_invoke_start() (a source on an event loop
  *        gets its answer later, from a worker, when the run moved) */
 #define SPUR_ABI_MAJOR 1
-#define SPUR_ABI_MINOR 4
+#define SPUR_ABI_MINOR 5
 
 /* Does `p`, a struct of type T that starts with `uint32_t struct_size`
  * and was built by the other side for any minor version, carry `member`? */

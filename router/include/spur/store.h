@@ -138,6 +138,13 @@ struct spur_store {
 	int64_t (*expire)(void *instance, int64_t now_ms);
 	/* 1 when writes can be taken now, else 0 and why (disk full, ...). */
 	int (*writable)(void *instance, char *why, size_t len);
+
+	/* Since ABI 1.5 (check struct_size): every message of `queue` whose
+	 * visible_ms is at or past after_ms becomes visible at now_ms; how
+	 * many, or a negative errno. A single node leases for good (a lease
+	 * far in the future: the lease is the process being alive) and ends
+	 * the leases of its previous life with this at start. */
+	int64_t (*release)(void *instance, const char *queue, int64_t after_ms, int64_t now_ms);
 };
 
 #ifdef __cplusplus
