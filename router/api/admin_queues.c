@@ -291,23 +291,10 @@ static bool replay_one(struct spur_admin_call *c, const char *queue, const struc
 			       "admin: %s message %s replayed as async event %s", queue, m->id, id);
 		return true;
 	}
-	int64_t now = spur_store_now_ms();
-	struct spur_store_op op = {
-		.kind = SPUR_STORE_MOVE, .id = m->id, .queue = SPUR_QUEUE_OUTBOX, .visible_ms = now,
-	};
-	rc = c->st->apply(c->si, &op, 1, NULL);
+	rc = spur_outbox_replay(to->outbox, m, why, sizeof(why));
 	if (rc < 0) {
 		spur_log_write(log, SPUR_LOG_WARN, NULL, "admin: replay of %s record %s: %s",
-			       queue, m->id, spur_strerror(rc));
-		return false;
-	}
-	struct spur_msg moved = *m;
-	moved.queue = SPUR_QUEUE_OUTBOX;
-	moved.visible_ms = now;
-	rc = spur_outbox_adopt(to->outbox, &moved);
-	if (rc < 0) {	/* in the outbox now; a restart tries it again */
-		spur_log_write(log, SPUR_LOG_WARN, NULL, "admin: record %s moved to the outbox but "
-			       "not delivered now: %s", m->id, spur_strerror(rc));
+			       queue, m->id, why);
 		return false;
 	}
 	return true;

@@ -8,6 +8,7 @@
  * destination plugins and the built-in queue:// and function://
  * destinations, retries failures with backoff, and moves what it gives up
  * on (DROP, or older than a day) to the "undeliverable" queue for replay.
+ * Only a window of records is in memory; the rest wait in the store.
  */
 #ifndef SPUR_OUTBOX_H
 #define SPUR_OUTBOX_H
@@ -71,12 +72,14 @@ struct spur_outbox_entry *spur_outbox_prepare(struct spur_outbox *ob, const char
 void spur_outbox_commit(struct spur_outbox *ob, struct spur_outbox_entry **e, size_t n);
 void spur_outbox_discard(struct spur_outbox_entry **e, size_t n);
 
-/* A record the caller has just moved into the store's "outbox" queue
- * (`m` as it now stands there; borrowed): deliver it. 0, -EINVAL when its
- * attributes name no destination, -ENOMEM. */
-int spur_outbox_adopt(struct spur_outbox *ob, const struct spur_msg *m);
+/* Replay a record of another queue (`m`, borrowed; "undeliverable"):
+ * moved to the outbox with a fresh attempt count and a fresh day before
+ * it is given up again, then delivered. 0, or a negative errno with the
+ * reason in why (-EINVAL: its attributes name no destination). */
+int spur_outbox_replay(struct spur_outbox *ob, const struct spur_msg *m, char *why, size_t len);
 
-/* Tests: re-read the (injected) clock. */
+/* Tests: re-read the (injected) clock; records in memory now. */
 void spur_outbox_kick(struct spur_outbox *ob);
+size_t spur_outbox_pending(struct spur_outbox *ob);
 
 #endif

@@ -35,6 +35,7 @@ struct sink {
 		char *attrs;
 	} got[MAX_GOT];
 	int retries_left;		/* "flaky": RETRY this many times, then OK */
+	size_t total;			/* every delivery, also past MAX_GOT */
 };
 
 static enum spur_deliver sink_deliver(void *ud, const char *target,
@@ -43,6 +44,7 @@ static enum spur_deliver sink_deliver(void *ud, const char *target,
 	struct sink *s = ud;
 	enum spur_deliver res = SPUR_DELIVER_OK;
 	pthread_mutex_lock(&s->lock);
+	s->total++;
 	if (s->n < MAX_GOT) {
 		snprintf(s->got[s->n].target, sizeof(s->got[0].target), "%s", target);
 		s->got[s->n].body = strndup(rec->body, rec->len);
@@ -369,6 +371,61 @@ END_TEST
 /* A named destination whose type no plugin serves, and a name the config
  * does not have: each record retries with the reason in its attributes
  * and in the log. */
+struct peak {
+	struct fixture *f;
+	size_t want, max;
+};
+
+static bool all_delivered(void *ud)
+{
+	struct peak *p = ud;
+	size_t now = spur_outbox_pending(p->f->ob);
+	if (now > p->max)
+		p->max = now;
+	pthread_mutex_lock(&p->f->sink.lock);
+	bool done = p->f->sink.total >= p->want;
+	pthread_mutex_unlock(&p->f->sink.lock);
+	return done && now == 0;
+}
+
+/* Issue 14: records waiting in the store (a restart, a destination that
+ * was down) are paged through a window, not loaded: 3,000 records, never
+ * more than the window in memory, each delivered once. */
+START_TEST(a_backlog_of_records_is_paged_through_a_window)
+{
+	struct fixture f;
+	setup(&f, true);
+	enum { N = 3000, BATCH = 300 };
+	const char *attrs = "{\"destination\":\"test://count\",\"function\":\"f\","
+			    "\"version\":\"$LATEST\",\"condition\":\"Success\","
+			    "\"request_id\":\"r\",\"hops\":0,\"attempts\":0}";
+	struct spur_store_op ops[BATCH];
+	char ids[BATCH][37];
+	for (int b = 0; b < N / BATCH; b++) {
+		for (int i = 0; i < BATCH; i++) {
+			spur_uuid(ids[i]);
+			ops[i] = (struct spur_store_op){ .kind = SPUR_STORE_PUT, .msg = {
+				.id = ids[i], .queue = "outbox", .body = "{}", .body_len = 2,
+				.attrs = attrs, .attrs_len = strlen(attrs),
+				.accepted_ms = spur_store_now_ms(), .visible_ms = spur_store_now_ms(),
+			} };
+		}
+		ck_assert_int_eq(f.h.store->apply(f.h.si, ops, BATCH, NULL), 0);
+	}
+	ck_assert_int_eq(spur_outbox_start(f.ob), 0);
+	struct peak p = { &f, N, 0 };
+	ck_assert_msg(layer_wait(all_delivered, &p, 60000), "%zu of %d delivered", f.sink.total, N);
+	ck_assert_uint_eq(f.sink.total, N);
+	ck_assert_uint_gt(p.max, 0);
+	ck_assert_uint_le(p.max, 128);		/* OUTBOX_WINDOW, not the backlog */
+	struct layer_msgs left;
+	layer_peek(&f.h, "outbox", &left);
+	ck_assert_uint_eq(left.n, 0);
+	layer_msgs_free(&left);
+	teardown(&f);
+}
+END_TEST
+
 START_TEST(a_destination_nothing_serves_says_why)
 {
 	struct fixture f;
@@ -430,6 +487,7 @@ int main(void)
 	tcase_add_test(tc, stored_records_are_delivered_after_a_restart);
 	tcase_add_test(tc, a_destination_nothing_serves_says_why);
 	tcase_add_test(tc, at_most_four_builtins_before_start);
+	tcase_add_test(tc, a_backlog_of_records_is_paged_through_a_window);
 	suite_add_tcase(s, tc);
 	return layer_run(s);
 }
