@@ -66,7 +66,7 @@ static const struct spur_option sqlite_options_table[] = {
 	  .offset = offsetof(struct spur_sqlite_options, group_max),
 	  .description = "operations committed together at most (group commit)",
 	  .min = 1, .max = 1000000 },
-	{ .type = SPUR_OPT_INT, .name = "max_depth", .def = "0",
+	{ .type = SPUR_OPT_INT, .name = "max_depth", .def = "1000000",
 	  .offset = offsetof(struct spur_sqlite_options, max_depth),
 	  .description = "messages outside outboxes above which new events are refused (0: no limit)",
 	  .min = 0, .max = INT64_C(1000000000000) },

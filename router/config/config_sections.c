@@ -34,7 +34,7 @@ static const struct spur_field queue_table[] = {
 	     "queue for redriven messages", 0, 0, .check = is_fn_name, .what = "a queue name"),
 	LEAF(SPUR_OPT_DURATION, "retention", "4d", QC, retention_ms,
 	     "how long messages are kept", MS_S, 14 * MS_D),
-	LEAF(SPUR_OPT_INT, "max_depth", "0", QC, max_depth,
+	LEAF(SPUR_OPT_INT, "max_depth", "100000", QC, max_depth,
 	     "messages held at most (0: no limit); above it intake answers 503", 0, INT64_MAX),
 	END,
 };

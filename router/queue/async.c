@@ -379,6 +379,14 @@ fail:
 	snprintf(why, whylen, "%s", rc == -ENOSPC ? "the disk is full" :
 		 rc == -EAGAIN ? "the queue is at its maximum depth" :
 		 rc == -EEXIST ? "the idempotency key exists" : spur_strerror(rc));
+	if (rc != -EEXIST && a->env.metrics) {
+		char labels[200];
+		snprintf(labels, sizeof(labels), "function=\"%s\",reason=\"%s\"", c->name,
+			 rc == -ENOSPC ? "disk_full" : rc == -EAGAIN ? "max_depth" : "store_error");
+		spur_counter_add(spur_metrics_counter(a->env.metrics, "spur_async_events_refused_total",
+						      "Async events not accepted (503), by reason.",
+						      labels), 1);
+	}
 	free(attrs);
 	if (leased)
 		event_done(a, e);

@@ -380,6 +380,56 @@ class AsyncThrottleAndCommit(unittest.TestCase):
             self.assertEqual(by_id[eid]["requestPayload"], {"n": i})
 
 
+CAPPED_CONFIG = """state_dir: {dir}/var
+http: { listen: "127.0.0.1:{port}" }
+store: { sync: full, max_depth: 5 }
+functions:
+  held:
+    runtime: lua
+    code: ok.lua
+    %s
+    async: { max_retries: 2, backoff: { base: 100ms }, %s }
+"""
+
+
+class AsyncAtItsCap(unittest.TestCase):
+    """Issue 14: a store at store.max_depth answers 503 with Retry-After
+    and a JSON error, counts it, says why on /readyz, loses nothing it
+    accepted, and takes events again once the backlog drains."""
+
+    def test_503_at_the_cap_then_intake_resumes(self):
+        spur = spurtest.Spur(CAPPED_CONFIG % ("concurrency: { reserved: 0 }", dests("held")),
+                             {"ok.lua": OK}, name="async-capped").start()
+        try:
+            ids = [accept_event(spur, "held", {"n": i}) for i in range(5)]
+            st, hdrs, body = send_event(spur, "held", {"n": 5})
+            self.assertEqual(st, 503, body[:300])
+            self.assertEqual(hdrs.get("retry-after"), "1")
+            err = json.loads(body)
+            self.assertIn("maximum depth", err.get("message", err.get("Message", "")) + body.decode(),
+                          body[:300])
+            self.assertEqual(metric(spur, "spur_async_events_refused_total", function="held",
+                                    reason="max_depth"), 1)
+            st, _, body = spur.request("GET", "/readyz")
+            self.assertEqual(st, 503, body[:300])
+            self.assertIn("queues full", body.decode())
+            # opened: the five run once each, the store drains, intake resumes
+            self.assertEqual(spur.stop(keep=True), 0)
+            spur.write_config(CAPPED_CONFIG % ("timeout: 3s", dests("held")))
+            spur.start()
+            ok = os.path.join(spur.dir, "held-ok.jsonl")
+            self.assertTrue(wait_for(lambda: len(read_records(ok)[0]) >= 5, 15), spur.log()[-3000:])
+            self.assertEqual(sorted(r["requestContext"]["requestId"] for r in read_records(ok)[0]),
+                             sorted(ids))
+            wait_for(lambda: spur.request("GET", "/readyz")[0] == 200, 10)
+            eid = accept_event(spur, "held", {"n": 6})
+            self.assertTrue(wait_for(lambda: records_for(ok, eid), 10))
+            self.assertEqual(spur.stop(), 0)
+        finally:
+            if spur.alive():
+                spur.kill9()
+
+
 # -- graceful restart ---------------------------------------------------------------
 SLOW_CONFIG = """state_dir: {dir}/var
 http: { listen: "127.0.0.1:{port}" }
