@@ -374,6 +374,19 @@ class MqttTest(unittest.TestCase):
         self.assertIn("it has an empty level", log)
         self.assertEqual(len(spurtest.messages(spur, "undeliverable")), 8)
 
+    # -- qos: 2 -------------------------------------------------------------------
+    def test_qos_2_routes_are_refused_with_why(self):
+        """Issue 14: libmosquitto sends PUBREC before spur can store a QoS 2
+        message; spur refuses the route rather than promise what it cannot."""
+        s = self.spur(config(self.broker, routes='  - { mqtt: "a/+", function: thermo, qos: 2 }'))
+        out = subprocess.run([spurtest.SPUR, "check", "-c", s.config_path], cwd=s.dir,
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        line = next(i + 1 for i, l in enumerate(open(s.config_path)) if "qos: 2" in l)
+        self.assertIn("spur.yaml:%d: qos must be between 0 and 1: QoS 2 is refused" % line,
+                      out.stdout + out.stderr)
+        self.assertIn("idempotency key", out.stdout + out.stderr)
+
     # -- credentials ---------------------------------------------------------------
     def test_wrong_credentials(self):
         self.broker.cleanup()
