@@ -725,13 +725,11 @@ static void mq_fini(void *instance)
 /* The keys of an mqtt route beside the core's (read with spur_route_option). */
 static const struct spur_option mq_route_options[] = {
 	/* Not 2: libmosquitto sends PUBREC before spur sees a QoS 2 message,
-	 * so a crash in that window would lose what the broker thinks is
-	 * delivered. QoS 1 with an idempotency key gives exactly-once effects. */
+	 * so a crash in that window would lose what the broker counts as
+	 * delivered. QoS 1 and an idempotency key give exactly-once effects. */
 	{ .type = SPUR_OPT_INT, .name = "qos", .def = "1", .min = 0, .max = 1,
-	  .description = "the subscription's QoS: 0 or 1",
-	  .hint = "QoS 2 is refused: libmosquitto acknowledges a QoS 2 message (PUBREC) before "
-		  "spur can store it, so a crash then would lose it; use qos: 1 and an "
-		  "idempotency key for exactly-once effects" },
+	  .description = "the subscription's QoS: 0 or 1 (2 is refused: libmosquitto acknowledges "
+			 "a QoS 2 message before spur can store it; use 1 and an idempotency key)" },
 	{ .type = SPUR_OPT_STRING, .name = "share",
 	  .description = "shared subscription group: $share/<group>/<filter>" },
 	{ .type = SPUR_OPT_ENUM, .name = "payload", .def = "any", .choices = "any|json",

@@ -573,10 +573,9 @@ static void parse_scalar(struct spur_walk *w, const struct spur_field *f, const 
 			spur_option_report(w, line, "%s must be at least %s", o->name,
 					   fmt_value(o->type, o->min, lo, sizeof(lo)));
 		else
-			spur_option_report(w, line, "%s must be between %s and %s%s%s", o->name,
+			spur_option_report(w, line, "%s must be between %s and %s", o->name,
 					   fmt_value(o->type, o->min, lo, sizeof(lo)),
-					   fmt_value(o->type, o->max, hi, sizeof(hi)),
-					   o->hint ? ": " : "", o->hint ? o->hint : "");
+					   fmt_value(o->type, o->max, hi, sizeof(hi)));
 	}
 	return;
 bad_type:

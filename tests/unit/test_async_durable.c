@@ -364,7 +364,12 @@ START_TEST(a_refused_final_write_is_retried_and_the_run_is_not)
 	ck_assert_ptr_null(o);
 
 	/* room again: the write lands with the one run's outcome */
-	ck_assert_int_gt(f.h.store->purge(f.h.si, "fill"), 0);
+	/* (a purge that shares its group commit with the refused write fails
+	 * with it: -ENOSPC; the next one is alone or lands first) */
+	int64_t purged = -ENOSPC;
+	for (int i = 0; i < 100 && purged == -ENOSPC; i++)
+		purged = f.h.store->purge(f.h.si, "fill");
+	ck_assert_int_gt(purged, 0);
 	layer_clock_advance(60LL * 1000000000);
 	spur_async_kick(f.async);
 	o = wait_outcome(&f, id);

@@ -56,7 +56,6 @@ struct spur_option {
 	int64_t min, max;
 	const char *choices;	/* SPUR_OPT_ENUM: "text|json"; SPUR_OPT_INT: words
 				 * taken for -1, -2, ... ("auto") */
-	const char *hint;	/* ABI 1.5: said after a value out of range (why, what instead) */
 };
 
 /* Parse a duration ("3s") into milliseconds / a size ("64MiB") into bytes.
